@@ -1,0 +1,115 @@
+import Dispatch
+import Foundation
+import Glibc
+import ShoalBundle
+import ShoalCrypto
+
+/// `shoal bundle apply`: writes a bundle file onto a target through the staging writer,
+/// resuming from the target's resume log.
+public struct BundleApplier {
+    public struct Options: Sendable {
+        public var trustedKeys: [Ed25519PublicKey] = []
+        public var key: SymmetricKey?
+        /// Resume log path; nil picks `StagingTarget.defaultResumePath`.
+        public var resumePath: String?
+        public var useDirectIO = true
+        public var workers = ProcessInfo.processInfo.activeProcessorCount
+        public var writer = StagingWriter.Options()
+        public init() {}
+    }
+
+    public struct Result: Sendable {
+        public var bundleID: Digest
+        public var target: String
+        public var targetKind: StagingTarget.Kind
+        public var resumePath: String
+        /// True when the resume log already said complete and the target still matched.
+        public var alreadyComplete: Bool
+        public var report: StagingWriter.Report?
+        public var seconds: Double
+        /// Why an old resume log was ignored, if one was.
+        public var discardedResume: String?
+    }
+
+    public let options: Options
+    public init(options: Options) { self.options = options }
+
+    public func apply(bundle: BundleFile, to targetPath: String, progress: (@Sendable (StagingWriter.Progress) -> Void)? = nil) throws -> Result {
+        let start = DispatchTime.now()
+        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        try bundle.signedManifest.checkTrust(options.trustedKeys)
+        let manifest = bundle.manifest
+        if manifest.isEncrypted {
+            guard let key = options.key else { throw BundleError.keyRequired("the bundle is encrypted; give its key with --key") }
+            guard key.keyID == manifest.keyID else {
+                throw BundleError.keyRequired("wrong key: the bundle was sealed with key id \(Hex.encode(manifest.keyID)), the given key is \(Hex.encode(key.keyID))")
+            }
+        }
+        let isDevice = StagingTarget.isBlockDevice(targetPath)
+        let resumePath = options.resumePath ?? StagingTarget.defaultResumePath(forTarget: targetPath, isBlockDevice: isDevice)
+        if isDevice { try? FileManager.default.createDirectory(atPath: (resumePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
+        let target = try StagingTarget(path: targetPath, imageSize: manifest.imageSize, useDirectIO: options.useDirectIO)
+        let log = try ResumeLog(path: resumePath, bundleID: bundle.bundleID, frameCount: manifest.frames.count, targetIdentity: target.identity)
+
+        if log.isComplete {
+            // Already applied: prove the target still holds the image, else start over.
+            if try Self.hashTarget(target, manifest: manifest) == manifest.imageDigest {
+                return Result(bundleID: bundle.bundleID, target: targetPath, targetKind: target.kind, resumePath: resumePath,
+                              alreadyComplete: true, report: nil, seconds: elapsed(), discardedResume: nil)
+            }
+            try log.reset()
+        }
+
+        let writer = try StagingWriter(bundle: bundle.signedManifest, target: target, resumeLog: log, key: options.key, options: options.writer, progress: progress)
+        let missing = writer.missingChunks
+        let next = ResultBox<Int>(count: 1)
+        next.set(0, 0)
+        let stop = ResultBox<any Error>(count: 1)
+        let maxStored = bundle.maximumStoredLength
+        DispatchQueue.concurrentPerform(iterations: max(1, options.workers)) { _ in
+            var stored = [UInt8](repeating: 0, count: maxStored)
+            while stop.get(0) == nil {
+                guard let k = next.update(0, { ($0 ?? 0) + 1 }), k - 1 < missing.count else { return }
+                let index = missing[k - 1]
+                do {
+                    try stored.withUnsafeMutableBytes { b in
+                        let n = try bundle.readFrame(index, into: b)
+                        try writer.write(chunk: index, stored: UnsafeRawBufferPointer(rebasing: b[0..<n]))
+                    }
+                } catch {
+                    stop.set(0, error)
+                    writer.abort(error)
+                }
+            }
+        }
+        if let error = stop.get(0) {
+            _ = try? writer.finish()
+            throw error
+        }
+        let report = try writer.finish()
+        return Result(bundleID: bundle.bundleID, target: targetPath, targetKind: target.kind, resumePath: resumePath,
+                      alreadyComplete: false, report: report, seconds: elapsed(), discardedResume: log.discardedReason)
+    }
+
+    /// SHA-256 of the first `imageSize` bytes of the target.
+    static func hashTarget(_ target: StagingTarget, manifest: Manifest) throws -> Digest {
+        let hasher = SHA256Hasher()
+        let buffer = AlignedBuffer(capacity: 4 << 20)
+        var offset: UInt64 = 0
+        while offset < manifest.imageSize {
+            let n = Int(min(UInt64(buffer.capacity), manifest.imageSize - offset))
+            let got = try Posix.preadFully(target.bufferedFD, buffer.pointer, count: n, offset: offset, path: target.path)
+            guard got == n else { throw StorageError.badTarget("\(target.path) ends before the image does") }
+            hasher.update(UnsafeRawBufferPointer(buffer.bytes(count: n)))
+            offset += UInt64(n)
+        }
+        return hasher.finalize()
+    }
+}
+
+extension ResultBox {
+    /// Atomically replaces value `i` with `transform(old)` and returns the new value.
+    func update(_ i: Int, _ transform: (T?) -> T) -> T? {
+        lockedUpdate(i, transform)
+    }
+}
