@@ -6,6 +6,7 @@ import PackageDescription
 //   ShoalCrypto   – SHA-256, Ed25519, AES-256-GCM, random bytes over OpenSSL (no I/O).
 //   ShoalBundle   – the bundle format: frames, seek table, manifest, signing, zstd codec (no I/O).
 //   ShoalStorage  – files and devices: bundle files, io_uring writer, resume log, apply pipeline.
+//   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
     name: "Shoal",
@@ -15,6 +16,7 @@ let package = Package(
         .library(name: "ShoalBundle", targets: ["ShoalBundle"]),
         .library(name: "ShoalStorage", targets: ["ShoalStorage"]),
         .library(name: "ShoalCrypto", targets: ["ShoalCrypto"]),
+        .library(name: "ShoalTestKit", targets: ["ShoalTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,8 +40,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ShoalBundleTests", dependencies: ["ShoalBundle", "ShoalCrypto"]),
-        .testTarget(name: "ShoalStorageTests", dependencies: ["ShoalStorage", "ShoalBundle", "ShoalCrypto"]),
-        .testTarget(name: "ShoalCLITests", dependencies: ["shoal", "ShoalBundle", "ShoalStorage"]),
+        // Helpers shared by the tests (temporary directories, sample images, processes, loop
+        // devices); shipped as a product so later modules test against the same kit.
+        .target(name: "ShoalTestKit", dependencies: ["ShoalBundle", "ShoalStorage", "ShoalCrypto"]),
+        .testTarget(name: "ShoalBundleTests", dependencies: ["ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
+        .testTarget(name: "ShoalStorageTests", dependencies: ["ShoalStorage", "ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
+        .testTarget(name: "ShoalCLITests", dependencies: ["shoal", "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTestKit"]),
     ]
 )

@@ -134,6 +134,7 @@ public struct Manifest: Equatable, Sendable {
             guard regionSize >= 4096, regionSize % 4096 == 0 else {
                 throw BundleError.malformedManifest("region size \(regionSize) is not a positive multiple of 4096")
             }
+            guard imageSize < 1 << 56 else { throw BundleError.malformedManifest("image size \(imageSize) is implausible") }
             guard count == frameCount(imageSize: imageSize, regionSize: regionSize) else {
                 throw BundleError.malformedManifest("\(count) frames cannot cover \(imageSize) bytes in regions of \(regionSize)")
             }

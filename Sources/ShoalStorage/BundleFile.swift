@@ -51,10 +51,13 @@ public final class BundleFile: @unchecked Sendable {
             }
             let table = try SeekTable.parse(read(length - UInt64(tableSize), tableSize))
             let manifestLength = Int(table.entries.last!.compressedSize)
-            let manifestOffset = length - UInt64(tableSize) - UInt64(manifestLength)
-            guard manifestLength >= 8, manifestLength <= Manifest.maximumEncodedSize, manifestOffset >= UInt64(BundleLayout.headerFrameSize) else {
+            // Hostile or damaged tables must not make this arithmetic wrap: check before subtracting.
+            guard manifestLength >= 8, manifestLength <= Manifest.maximumEncodedSize,
+                UInt64(manifestLength) + UInt64(tableSize) + UInt64(BundleLayout.headerFrameSize) <= length
+            else {
                 throw BundleError.notABundle("the seek table's last entry is not a plausible manifest")
             }
+            let manifestOffset = length - UInt64(tableSize) - UInt64(manifestLength)
             let signed = try SignedManifest.decode(frame: read(manifestOffset, manifestLength))
             try BundleLayout.checkConsistency(seekTable: table, manifest: signed.manifest, manifestFrameLength: manifestLength, fileLength: length)
             self.signedManifest = signed
