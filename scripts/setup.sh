@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what Shoal needs from Debian's archive (idempotent; skips what is present).
+# Build: libssl-dev (OpenSSL 3), libzstd-dev, liburing-dev. Tests and demo: zstd, openssl,
+# e2fsprogs (mkfs.ext4), util-linux (losetup, mount).
+set -eu
+packages="libssl-dev libzstd-dev liburing-dev zstd openssl e2fsprogs util-linux"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+else
+    echo "setup: all packages present"
+fi
