@@ -167,3 +167,19 @@ public struct Manifest: Equatable, Sendable {
         }
     }
 }
+
+extension Manifest {
+    /// Checks the key for an encrypted bundle against the manifest's key id.
+    /// - Parameter required: when false, a missing key is allowed (only stored frames can then be checked).
+    /// - Throws: `BundleError.keyRequired` for a missing (when required) or wrong key.
+    public func checkDecryptionKey(_ key: SymmetricKey?, required: Bool = true) throws {
+        guard isEncrypted else { return }
+        guard let key else {
+            if required { throw BundleError.keyRequired("the bundle is encrypted; give its key with --key") }
+            return
+        }
+        guard key.keyID == keyID else {
+            throw BundleError.keyRequired("wrong key: the bundle was sealed with key id \(Hex.encode(keyID)), the given key is \(Hex.encode(key.keyID))")
+        }
+    }
+}

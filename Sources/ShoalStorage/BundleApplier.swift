@@ -39,12 +39,7 @@ public struct BundleApplier {
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         try bundle.signedManifest.checkTrust(options.trustedKeys)
         let manifest = bundle.manifest
-        if manifest.isEncrypted {
-            guard let key = options.key else { throw BundleError.keyRequired("the bundle is encrypted; give its key with --key") }
-            guard key.keyID == manifest.keyID else {
-                throw BundleError.keyRequired("wrong key: the bundle was sealed with key id \(Hex.encode(manifest.keyID)), the given key is \(Hex.encode(key.keyID))")
-            }
-        }
+        try manifest.checkDecryptionKey(options.key)
         let isDevice = StagingTarget.isBlockDevice(targetPath)
         let resumePath = options.resumePath ?? StagingTarget.defaultResumePath(forTarget: targetPath, isBlockDevice: isDevice)
         if isDevice { try? FileManager.default.createDirectory(atPath: (resumePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
@@ -71,6 +66,7 @@ public struct BundleApplier {
             while stop.get(0) == nil {
                 guard let k = next.update(0, { ($0 ?? 0) + 1 }), k - 1 < missing.count else { return }
                 let index = missing[k - 1]
+                writer.waitUntilNearHashFrontier(index)
                 do {
                     try stored.withUnsafeMutableBytes { b in
                         let n = try bundle.readFrame(index, into: b)

@@ -29,9 +29,7 @@ public struct BundleVerifier {
         let start = DispatchTime.now()
         try bundle.signedManifest.checkTrust(trustedKeys)
         let manifest = bundle.manifest
-        if manifest.isEncrypted, let key, key.keyID != manifest.keyID {
-            throw BundleError.keyRequired("wrong key: the bundle was sealed with key id \(Hex.encode(manifest.keyID)), the given key is \(Hex.encode(key.keyID))")
-        }
+        try manifest.checkDecryptionKey(key, required: false)
         let decode = !manifest.isEncrypted || key != nil
         let regionSize = Int(manifest.regionSize)
         let count = manifest.frames.count

@@ -108,12 +108,7 @@ public final class StagingWriter: @unchecked Sendable {
     public init(bundle: SignedManifest, target: StagingTarget, resumeLog: ResumeLog, key: SymmetricKey?, options: Options = Options(),
                 progress: (@Sendable (Progress) -> Void)? = nil) throws {
         let manifest = bundle.manifest
-        if manifest.isEncrypted {
-            guard let key else { throw BundleError.keyRequired("the bundle is encrypted; give its key with --key") }
-            guard key.keyID == manifest.keyID else {
-                throw BundleError.keyRequired("wrong key: the bundle was sealed with key id \(Hex.encode(manifest.keyID)), the given key is \(Hex.encode(key.keyID))")
-            }
-        }
+        try manifest.checkDecryptionKey(key)
         self.manifest = manifest
         self.bundleID = bundle.bundleID
         self.target = target
@@ -182,6 +177,16 @@ public final class StagingWriter: @unchecked Sendable {
             cond.broadcast()
         }
         return true
+    }
+
+    /// Blocks until chunk `index` would be hashed from memory (it is within `hashWindow` of the
+    /// hash frontier), or the writer failed. Callers that supply chunks in image order (apply from
+    /// a file) call this first, so decoding never runs so far ahead that the image digest has to
+    /// be computed by reading the target back.
+    public func waitUntilNearHashFrontier(_ index: Int) {
+        cond.withLock {
+            while index >= frontier + options.hashWindow && failure == nil { cond.wait() }
+        }
     }
 
     public func write(chunk index: Int, stored: [UInt8]) throws {
@@ -312,7 +317,7 @@ public final class StagingWriter: @unchecked Sendable {
                     let userData = id << 16 | UInt64(k)
                     let offset = base + UInt64(run.offset)
                     if run.isZero {
-                        if !target.existedOrResumed(alreadyDone: alreadyDone) {
+                        if !target.zeroRunsNeedClearing {
                             // A file this run created is all holes already: nothing to do.
                             continue
                         }
@@ -476,6 +481,7 @@ public final class StagingWriter: @unchecked Sendable {
 
 extension StagingTarget {
     /// Whether zero runs must be actively zeroed: always, unless this run created the file
-    /// (then every byte not written is a hole that reads as zero).
-    func existedOrResumed(alreadyDone: Int) -> Bool { existed || kind == .blockDevice }
+    /// (then every byte not written is a hole that reads as zero; a later run that resumes
+    /// finds the file existing and clears them).
+    var zeroRunsNeedClearing: Bool { existed || kind == .blockDevice }
 }

@@ -21,6 +21,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     /// Runs `body` with a fresh directory and removes it afterwards, also when `body` throws.
+    @discardableResult
     public static func with<T>(_ label: String = "shoal-test", _ body: (TemporaryDirectory) throws -> T) rethrows -> T {
         let dir = TemporaryDirectory(label)
         defer { dir.remove() }

@@ -167,7 +167,7 @@ import Testing
     }
 
     @Test func notAFileOrDevice() throws {
-        TemporaryDirectory.with { dir in
+        _ = TemporaryDirectory.with { dir in
             #expect(throws: StorageError.badTarget("\(dir.path) is neither a regular file nor a block device")) {
                 _ = try StagingTarget(path: dir.path, imageSize: 10)
             }
