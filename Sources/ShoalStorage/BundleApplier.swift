@@ -40,6 +40,11 @@ public struct BundleApplier {
         try bundle.signedManifest.checkTrust(options.trustedKeys)
         let manifest = bundle.manifest
         try manifest.checkDecryptionKey(options.key)
+        var bundleStat = stat(), targetStat = stat()
+        if stat(bundle.path, &bundleStat) == 0, stat(targetPath, &targetStat) == 0,
+            bundleStat.st_dev == targetStat.st_dev, bundleStat.st_ino == targetStat.st_ino {
+            throw StorageError.badTarget("\(targetPath) is the bundle itself")
+        }
         let isDevice = StagingTarget.isBlockDevice(targetPath)
         let resumePath = options.resumePath ?? StagingTarget.defaultResumePath(forTarget: targetPath, isBlockDevice: isDevice)
         if isDevice { try? FileManager.default.createDirectory(atPath: (resumePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }

@@ -17,6 +17,8 @@ public struct BundleCreator {
         public var encryptionKey: SymmetricKey?
         public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
         public var createdAt: Int64 = Int64(Date().timeIntervalSince1970)
+        /// Read a block device even when it is mounted (only safe for a read-only mount).
+        public var allowMountedImage = false
 
         public init(name: String) { self.name = name }
     }
@@ -48,6 +50,9 @@ public struct BundleCreator {
         let st = try Posix.fstat(input, path: image)
         let imageSize: UInt64
         if (st.st_mode & S_IFMT) == S_IFBLK {
+            if !options.allowMountedImage, let mount = StagingTarget.mountPoint(ofDevice: st.st_rdev) {
+                throw StorageError.targetInUse("\(image) is mounted at \(mount): its contents may change while being read (unmount it, or pass --allow-mounted for a read-only mount)")
+            }
             var size: UInt64 = 0
             guard CShoalNativeBridge.blockDeviceSize(input, &size) == 0 else { throw StorageError.errno("BLKGETSIZE64 \(image)") }
             imageSize = size

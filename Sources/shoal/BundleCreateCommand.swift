@@ -23,6 +23,7 @@ struct BundleCreateCommand: ParsableCommand {
     @Option(help: "Bundle name recorded in the manifest (default: the image's file name).") var name: String?
     @Option(help: "Seal every frame with AES-256-GCM using this key file (see `shoal keys secret`).") var encrypt: String?
     @Option(help: "Compression threads (default: all cores).") var threads: Int?
+    @Flag(help: "Pack a block device even if it is mounted (only safe when mounted read-only).") var allowMounted = false
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
@@ -42,6 +43,7 @@ struct BundleCreateCommand: ParsableCommand {
             if let sign { options.signingKey = try KeyFiles.privateKey(sign) }
             if let encrypt { options.encryptionKey = try KeyFiles.symmetricKey(encrypt) }
             if let threads { options.workers = max(1, threads) }
+            options.allowMountedImage = allowMounted
             let line = Terminal.ProgressLine("compressing")
             let result = try BundleCreator(options: options).create(image: image, output: output) { done, total in
                 line.update(done: done, total: total)

@@ -166,6 +166,17 @@ import Testing
         }
     }
 
+    @Test func theBundleItselfIsNeverATarget() throws {
+        try TemporaryDirectory.with { dir in
+            let made = try TestBundles.make(TestData.mixedImage(2 * region, seed: 9), in: dir, regionSize: region)
+            let before = try TestData.read(made.bundle)
+            #expect(throws: StorageError.badTarget("\(made.bundle) is the bundle itself")) {
+                _ = try BundleApplier(options: .init()).apply(bundle: try BundleFile(path: made.bundle), to: made.bundle)
+            }
+            #expect(try TestData.read(made.bundle) == before)
+        }
+    }
+
     @Test func notAFileOrDevice() throws {
         _ = TemporaryDirectory.with { dir in
             #expect(throws: StorageError.badTarget("\(dir.path) is neither a regular file nor a block device")) {
@@ -243,6 +254,11 @@ struct BlockDeviceTests {
             } catch let e as StorageError {
                 #expect(e.exitCode == 21 && e.description.contains("loop"), "\(e)")
             }
+            // Packing a mounted device is refused too (its contents could change while read).
+            #expect(throws: StorageError.self) {
+                _ = try BundleCreator(options: .init(name: "x")).create(image: loop.device, output: dir.file("fs.shoal"))
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.file("fs.shoal")))
             // The mounted file system is untouched.
             #expect(try ChildProcess.sh("ls \(dir.file("mnt"))").contains("lost+found"))
         }
