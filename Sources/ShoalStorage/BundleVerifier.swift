@@ -35,16 +35,31 @@ public struct BundleVerifier {
         let count = manifest.frames.count
         let workers = max(1, self.workers)
         let batch = workers * 2
-        let buffers = (0..<batch).map { _ in AlignedBuffer(capacity: regionSize) }
+        // Two sets of region buffers: workers decode batch k into one set while an extra task
+        // hashes batch k-1 (in image order) from the other, so the serial image digest overlaps
+        // with decoding.
+        let bufferSets = (0..<2).map { _ in (0..<batch).map { _ in AlignedBuffer(capacity: regionSize) } }
         let codecs = (0..<workers).map { _ in FrameCodec(regionSize: regionSize) }
         let imageHasher = SHA256Hasher()
         let key = self.key
         var index = 0
-        while index < count {
+        var previous: (set: Int, base: Int, count: Int)? = nil
+        var round = 0
+        while index < count || previous != nil {
             let n = min(batch, count - index)
             let base = index
+            let buffers = bufferSets[round % 2]
+            let toHash = previous
             let errors = ResultBox<(Int, any Error)>(count: 1)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            DispatchQueue.concurrentPerform(iterations: workers + 1) { w in
+                if w == workers {
+                    guard decode, let toHash else { return }
+                    for j in 0..<toHash.count {
+                        let length = Int(manifest.frames[toHash.base + j].decodedLength)
+                        imageHasher.update(UnsafeRawBufferPointer(bufferSets[toHash.set][j].bytes(count: length)))
+                    }
+                    return
+                }
                 var j = w
                 while j < n {
                     let i = base + j
@@ -72,13 +87,10 @@ public struct BundleVerifier {
                 }
             }
             if let (_, error) = errors.get(0) { throw error }
-            if decode {
-                for j in 0..<n {
-                    imageHasher.update(UnsafeRawBufferPointer(buffers[j].bytes(count: Int(manifest.frames[base + j].decodedLength))))
-                }
-            }
+            previous = n > 0 ? (round % 2, base, n) : nil
+            round += 1
             index += n
-            progress(index, count)
+            if n > 0 { progress(index, count) }
         }
         if decode {
             let digest = imageHasher.finalize()

@@ -52,7 +52,9 @@ public final class StagingWriter: @unchecked Sendable {
         public var imageDigest: Digest
     }
 
+    /// Reported after every chunk write completes (written, not necessarily synced yet).
     public struct Progress: Sendable {
+        /// Chunks written so far, including those already done before this run.
         public var chunksDone: Int
         public var chunks: Int
         public var bytesDone: UInt64
@@ -288,13 +290,10 @@ public final class StagingWriter: @unchecked Sendable {
             unsynced.removeAll()
             unsyncedBytes = 0
             lastSync = DispatchTime.now()
-            let progress: Progress = cond.withLock {
+            cond.withLock {
                 for i in committed { states[i] = .synced }
                 syncs += 1
-                let done = states.filter { $0 == .synced }.count
-                return Progress(chunksDone: done, chunks: states.count, bytesDone: min(manifest.imageSize, UInt64(done) * UInt64(regionSize)), imageSize: manifest.imageSize)
             }
-            progressHandler?(progress)
         }
 
         while true {
@@ -371,14 +370,17 @@ public final class StagingWriter: @unchecked Sendable {
         guard let job = jobs.removeValue(forKey: id) else { return }
         unsynced.append(job.index)
         unsyncedBytes += UInt64(job.length)
-        cond.withLock {
+        let progress: Progress = cond.withLock {
             states[job.index] = .written
             chunksWritten += 1
             for run in job.runs {
                 if run.isZero { bytesZeroed += UInt64(run.length) } else { bytesWritten += UInt64(run.length) }
             }
             releaseHold(job.index)
+            let done = alreadyDone + chunksWritten
+            return Progress(chunksDone: done, chunks: states.count, bytesDone: min(manifest.imageSize, UInt64(done) * UInt64(regionSize)), imageSize: manifest.imageSize)
         }
+        progressHandler?(progress)
     }
 
     /// Checks one completion; falls back synchronously where the kernel refuses an operation.
