@@ -117,7 +117,11 @@ enum Posix {
     }
 }
 
-/// A heap buffer aligned for O_DIRECT, freed on deinit.
+/// A page-aligned buffer for O_DIRECT, mapped with mmap and unmapped on deinit.
+///
+/// mmap rather than malloc: region buffers are megabytes, and glibc's allocator raises its mmap
+/// threshold after the first free of such a block, after which freed buffers stay in the heap
+/// and per-thread arenas. Mapping them directly keeps resident memory equal to what is in use.
 public final class AlignedBuffer: @unchecked Sendable {
     // Invariant: one owner at a time (the staging pipeline hands buffers between threads
     // through locked queues), so unsynchronised access to the bytes is safe.
@@ -126,14 +130,14 @@ public final class AlignedBuffer: @unchecked Sendable {
     public static let alignment = 4096
 
     public init(capacity: Int) {
-        var p: UnsafeMutableRawPointer? = nil
         let rounded = max(AlignedBuffer.alignment, (capacity + AlignedBuffer.alignment - 1) / AlignedBuffer.alignment * AlignedBuffer.alignment)
-        precondition(posix_memalign(&p, AlignedBuffer.alignment, rounded) == 0, "posix_memalign(\(rounded)) failed")
+        let p = mmap(nil, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        precondition(p != MAP_FAILED && p != nil, "mmap(\(rounded)) failed: out of memory")
         self.pointer = p!
         self.capacity = rounded
     }
 
-    deinit { free(pointer) }
+    deinit { munmap(pointer, capacity) }
 
     public func bytes(count: Int) -> UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: pointer, count: count) }
 }

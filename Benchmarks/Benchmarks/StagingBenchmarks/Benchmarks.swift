@@ -16,8 +16,12 @@ final class StagingFixture {
 
     private(set) var directory = ""
     private(set) var bundle: BundleFile!
-    /// Stored (compressed) frames, read once so the writer benchmark does not measure bundle reads.
+    /// Stored (compressed) frames, read once so the writer benchmark does not measure bundle
+    /// reads (left empty for the apply benchmark, which reads the bundle file itself).
     private(set) var storedFrames: [[UInt8]] = []
+    private let keepFramesInMemory: Bool
+
+    init(keepFramesInMemory: Bool) { self.keepFramesInMemory = keepFramesInMemory }
 
     var targetPath: String { directory + "/target.img" }
     var resumePath: String { StagingTarget.defaultResumePath(forTarget: targetPath, isBlockDevice: false) }
@@ -33,7 +37,9 @@ final class StagingFixture {
         _ = try BundleCreator(options: options).create(image: imagePath, output: bundlePath)
         unlink(imagePath)
         let bundle = try BundleFile(path: bundlePath)
-        storedFrames = try (0..<bundle.manifest.frames.count).map { try bundle.readFrame($0) }
+        if keepFramesInMemory {
+            storedFrames = try (0..<bundle.manifest.frames.count).map { try bundle.readFrame($0) }
+        }
         self.bundle = bundle
     }
 
@@ -53,17 +59,28 @@ final class StagingFixture {
     }
 }
 
+/// Feeds every stored frame, in order from this one thread, to a new StagingWriter and waits
+/// for it to finish (the writer's own I/O and hasher threads do the rest). The writer is released
+/// on return, as it is inside `BundleApplier.apply`.
+func writeAll(_ fixture: StagingFixture, target: StagingTarget, resumeLog: ResumeLog) throws -> StagingWriter.Report {
+    let writer = try StagingWriter(bundle: fixture.bundle.signedManifest, target: target, resumeLog: resumeLog, key: nil)
+    for (index, stored) in fixture.storedFrames.enumerated() {
+        try writer.write(chunk: index, stored: stored)
+    }
+    return try writer.finish()
+}
+
 let benchmarks: @Sendable () -> Void = {
     let imageSize = StagingFixture.imageSize
     let configuration = Benchmark.Configuration(
         metrics: [.wallClock, .throughput, .mibPerSecond, .peakMemoryResident, .mallocCountTotal],
         timeUnits: .milliseconds,
         warmupIterations: 1,
-        maxDuration: .seconds(5),
+        maxDuration: .seconds(8),
         maxIterations: 25
     )
 
-    let writerFixture = StagingFixture()
+    let writerFixture = StagingFixture(keepFramesInMemory: true)
     Benchmark("StagingWriter write+finish 64MiB (io_uring)", configuration: configuration) { benchmark in
         do {
             let fixture = writerFixture
@@ -76,11 +93,7 @@ let benchmarks: @Sendable () -> Void = {
 
             benchmark.startMeasurement()
             let stopwatch = Stopwatch()
-            let writer = try StagingWriter(bundle: fixture.bundle.signedManifest, target: target, resumeLog: log, key: nil)
-            for (index, stored) in fixture.storedFrames.enumerated() {
-                try writer.write(chunk: index, stored: stored)
-            }
-            let report = try writer.finish()
+            let report = try writeAll(fixture, target: target, resumeLog: log)
             benchmark.stopMeasurement()
 
             benchmark.recordBytes(imageSize, since: stopwatch)
@@ -96,7 +109,7 @@ let benchmarks: @Sendable () -> Void = {
         writerFixture.remove()
     }
 
-    let applyFixture = StagingFixture()
+    let applyFixture = StagingFixture(keepFramesInMemory: false)
     Benchmark("BundleApplier.apply 64MiB", configuration: configuration) { benchmark in
         do {
             let fixture = applyFixture

@@ -28,8 +28,9 @@ public struct Stopwatch {
 extension Benchmark {
     /// Records `bytes` processed in the time since `stopwatch` started as a `.mibPerSecond` sample.
     public func recordBytes(_ bytes: Int, since stopwatch: Stopwatch) {
-        let ns = max(1, stopwatch.elapsedNanoseconds)
-        let mibPerSecond = Double(bytes) / (1 << 20) / (Double(ns) / 1e9)
+        let seconds: Double = Double(max(1, stopwatch.elapsedNanoseconds)) / 1e9
+        let mebibytes: Double = Double(bytes) / 1_048_576
+        let mibPerSecond: Double = mebibytes / seconds
         measurement(.mibPerSecond, Int(mibPerSecond.rounded()))
     }
 }
