@@ -48,16 +48,19 @@ options:
   --no-verify        do not cmp each target against the image after a run
   --strict           exit 1 when a goal is missed (default: report only)
   --rebuild-image    throw away the cached image and build it again
+  --image-only       only build (or check) the cached image, then exit
   -h, --help         this text
 
 environment:
   SHOAL=path         shoal binary to use (default: build release into
                      $SCRATCH)
+  SHOAL_BENCH_REV    revision label recorded for a SHOAL= binary
   SHOAL_BENCH_CACHE, SHOAL_BENCH_WORKDIR, SHOAL_BENCH_MIRROR, SHOAL_BENCH_SCRATCH
 EOF
 }
 
 REBUILD=0
+IMAGE_ONLY=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -69,6 +72,7 @@ while (($#)); do
         --no-verify) VERIFY=0; shift ;;
         --strict) STRICT=1; shift ;;
         --rebuild-image) REBUILD=1; shift ;;
+        --image-only) IMAGE_ONLY=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -126,7 +130,7 @@ trap 'exit 129' HUP
 # status.
 run_child() {
     local rc=0
-    setsid "$@" </dev/null &
+    setsid --wait "$@" </dev/null &
     CHILD_PID=$!
     wait "$CHILD_PID" || rc=$?
     CHILD_PID=
@@ -146,25 +150,13 @@ DEBOOTSTRAP=$(command -v debootstrap || echo /usr/sbin/debootstrap)
 REPORT_PY=$SCRIPT_DIR/bench_apply_report.py
 [[ -f $REPORT_PY ]] || die "missing $REPORT_PY"
 
-# ------------------------------------------------------------ shoal binary --
-if [[ -z $SHOAL ]]; then
-    command -v swift >/dev/null || die "no SHOAL=path given and no swift toolchain to build one"
-    log "building shoal (release) into $SCRATCH"
-    run_child swift build -c release --product shoal --package-path "$REPO_DIR" \
-        --scratch-path "$SCRATCH" >&2 || die "swift build failed"
-    SHOAL=$(swift build -c release --package-path "$REPO_DIR" --scratch-path "$SCRATCH" --show-bin-path)/shoal
-fi
-[[ -x $SHOAL ]] || die "shoal binary not found or not executable: $SHOAL"
-SHOAL=$(realpath -- "$SHOAL")
-log "shoal: $SHOAL"
-
 # ---------------------------------------------------------------- OS image --
 IMAGE=$CACHE_DIR/debian-$SUITE-minbase.ext4
 IMAGE_META=$IMAGE.json
-mkdir -p -- "$CACHE_DIR"
-case $(realpath -- "$CACHE_DIR")/ in
+case $(realpath -m -- "$CACHE_DIR")/ in
     "$REPO_DIR"/*) die "the image cache must be outside the repository ($CACHE_DIR)" ;;
 esac
+mkdir -p -- "$CACHE_DIR"
 exec {LOCK_FD}>"$CACHE_DIR/.lock"
 flock "$LOCK_FD"   # one image build at a time
 
@@ -233,6 +225,29 @@ exec {LOCK_FD}>&-
 [[ -s $IMAGE_META ]] || echo '{}' >"$IMAGE_META"
 IMAGE_BYTES=$(stat -c %s -- "$IMAGE")
 log "image: $IMAGE ($IMAGE_BYTES bytes, $(du -B1 -- "$IMAGE" | cut -f1) allocated)"
+
+if ((IMAGE_ONLY)); then log "image ready (--image-only)"; exit 0; fi
+
+# ------------------------------------------------------------ shoal binary --
+BUILT_HERE=0
+if [[ -z $SHOAL ]]; then
+    BUILT_HERE=1
+    command -v swift >/dev/null || die "no SHOAL=path given and no swift toolchain to build one"
+    log "building shoal (release) into $SCRATCH"
+    run_child swift build -c release --product shoal --package-path "$REPO_DIR" \
+        --scratch-path "$SCRATCH" >&2 || die "swift build failed"
+    SHOAL=$(swift build -c release --package-path "$REPO_DIR" --scratch-path "$SCRATCH" --show-bin-path)/shoal
+fi
+[[ -x $SHOAL ]] || die "shoal binary not found or not executable: $SHOAL"
+SHOAL=$(realpath -- "$SHOAL")
+log "shoal: $SHOAL"
+if ((BUILT_HERE)); then
+    GIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    GIT_DIRTY=$(git -C "$REPO_DIR" status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null | wc -l)
+else   # a binary given with SHOAL=: its revision is whatever the caller says
+    GIT_REV=${SHOAL_BENCH_REV:-"unknown (SHOAL=$SHOAL)"}
+    GIT_DIRTY=0
+fi
 
 # ------------------------------------------------------------- work area --
 mkdir -p -- "$WORK_PARENT"
@@ -326,6 +341,7 @@ run_tool() {   # run_tool TOOL ROUND
     rm -f -- "$TARGET" "$TARGET.shoal-resume"
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 NT=${#TOOL_LIST[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
     order=()
@@ -336,7 +352,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ------------------------------------------------------------------ report --
-REPORT_FLAGS=()
+REPORT_FLAGS=(--git-rev "$GIT_REV" --git-dirty-files "$GIT_DIRTY" --load-start "$LOAD_START")
 ((STRICT)) && REPORT_FLAGS+=(--strict)
 python3 "$REPORT_PY" \
     --raw "$RAW" --image "$IMAGE" --image-meta "$IMAGE_META" --bundle "$BUNDLE" \
@@ -346,3 +362,4 @@ python3 "$REPORT_PY" \
     --zstd-bundle-bytes "$(awk -F'\t' '$1=="zstd-3-T1"{print $7}' "$RAW")" \
     --zstd-mt-bytes "$(awk -F'\t' '$1=="zstd-3-T0"{print $7}' "$RAW")" \
     "${REPORT_FLAGS[@]}"
+
