@@ -15,6 +15,8 @@ public struct BundleApplier {
         public var useDirectIO = true
         public var workers = ProcessInfo.processInfo.activeProcessorCount
         public var writer = StagingWriter.Options()
+        /// Set to stop an apply from another thread (a signal handler); see `ApplyCancellation`.
+        public var cancellation: ApplyCancellation?
         public init() {}
     }
 
@@ -61,14 +63,17 @@ public struct BundleApplier {
         }
 
         let writer = try StagingWriter(bundle: bundle.signedManifest, target: target, resumeLog: log, key: options.key, options: options.writer, progress: progress)
+        options.cancellation?.attach(writer)
+        defer { options.cancellation?.detach() }
         let missing = writer.missingChunks
         let next = ResultBox<Int>(count: 1)
         next.set(0, 0)
         let stop = ResultBox<any Error>(count: 1)
         let maxStored = bundle.maximumStoredLength
+        let cancellation = options.cancellation
         DispatchQueue.concurrentPerform(iterations: max(1, options.workers)) { _ in
             var stored = [UInt8](repeating: 0, count: maxStored)
-            while stop.get(0) == nil {
+            while stop.get(0) == nil && !(cancellation?.isCancelled ?? false) {
                 guard let k = next.update(0, { ($0 ?? 0) + 1 }), k - 1 < missing.count else { return }
                 let index = missing[k - 1]
                 writer.waitUntilNearHashFrontier(index)
@@ -113,4 +118,35 @@ extension ResultBox {
     func update(_ i: Int, _ transform: (T?) -> T) -> T? {
         lockedUpdate(i, transform)
     }
+}
+
+/// Lets a signal handler stop a running apply cleanly: queued chunks are written, synced and
+/// recorded, then `apply` throws `StorageError.interrupted`.
+public final class ApplyCancellation: @unchecked Sendable {
+    // Invariant: all state guarded by `lock`.
+    private let lock = NSLock()
+    private var cancelled = false
+    private var writer: StagingWriter?
+
+    public init() {}
+
+    public var isCancelled: Bool { lock.withLock { cancelled } }
+
+    public func cancel() {
+        let w: StagingWriter? = lock.withLock {
+            cancelled = true
+            return writer
+        }
+        w?.interrupt()
+    }
+
+    func attach(_ writer: StagingWriter) {
+        let already: Bool = lock.withLock {
+            self.writer = writer
+            return cancelled
+        }
+        if already { writer.interrupt() }
+    }
+
+    func detach() { lock.withLock { writer = nil } }
 }

@@ -90,6 +90,7 @@ public final class StagingWriter: @unchecked Sendable {
     private var ioQueue: [Job] = []
     private var failure: (any Error)? = nil
     private var finishing = false
+    private var interrupted = false
     private var ioFinished = false
     private var hashFinished = false
     private var digest: Digest? = nil
@@ -147,10 +148,12 @@ public final class StagingWriter: @unchecked Sendable {
         try verifyStoredChunk(stored, index: index, manifest: manifest)
         cond.lock()
         if let failure { cond.unlock(); throw failure }
+        if interrupted { cond.unlock(); throw StorageError.interrupted("the writer was interrupted") }
         guard states[index] == .pending else { cond.unlock(); return false }
         states[index] = .accepted
-        while freeBuffers.isEmpty && failure == nil { cond.wait() }
+        while freeBuffers.isEmpty && failure == nil && !interrupted { cond.wait() }
         if let failure { states[index] = .pending; cond.unlock(); throw failure }
+        if interrupted { states[index] = .pending; cond.unlock(); throw StorageError.interrupted("the writer was interrupted") }
         let buffer = freeBuffers.removeLast()
         let codec = freeCodecs.popLast() ?? FrameCodec(regionSize: regionSize)
         cond.unlock()
@@ -187,7 +190,7 @@ public final class StagingWriter: @unchecked Sendable {
     /// be computed by reading the target back.
     public func waitUntilNearHashFrontier(_ index: Int) {
         cond.withLock {
-            while index >= frontier + options.hashWindow && failure == nil { cond.wait() }
+            while index >= frontier + options.hashWindow && failure == nil && !interrupted { cond.wait() }
         }
     }
 
@@ -200,7 +203,7 @@ public final class StagingWriter: @unchecked Sendable {
     public func finish() throws -> Report {
         cond.lock()
         let missing = states.filter { $0 == .pending }.count
-        if missing > 0 && failure == nil {
+        if missing > 0 && failure == nil && !interrupted {
             failure = StorageError.badTarget("\(missing) chunks were never supplied")
         }
         finishing = true
@@ -208,8 +211,13 @@ public final class StagingWriter: @unchecked Sendable {
         while !(ioFinished && hashFinished) { cond.wait() }
         let failure = self.failure
         let digest = self.digest
+        let kept = states.filter { $0 == .synced }.count
+        let wasInterrupted = interrupted
         cond.unlock()
         if let failure { throw failure }
+        if wasInterrupted {
+            throw StorageError.interrupted("\(kept) of \(states.count) chunks are written, synced and kept in \(resumeLog.path); run the same command again to resume")
+        }
         guard let digest, digest == manifest.imageDigest else {
             try resumeLog.reset()
             throw BundleError.imageMismatch("the staged image hashes to \(digest?.shortHex ?? "?")…, the manifest says \(manifest.imageDigest.shortHex)…; progress was reset")
@@ -223,7 +231,18 @@ public final class StagingWriter: @unchecked Sendable {
         }
     }
 
-    /// Stops the writer (for example on Ctrl-C); synced progress stays in the resume log.
+    /// Stops taking chunks (Ctrl-C, SIGTERM): chunks already queued are written and synced and
+    /// recorded in the resume log, then `finish()` throws `StorageError.interrupted`.
+    public func interrupt() {
+        cond.withLock {
+            interrupted = true
+            finishing = true
+            cond.broadcast()
+        }
+    }
+
+    /// Stops the writer after a failure; synced progress stays in the resume log, and chunks
+    /// written since the last sync are not recorded (they are rewritten on the next run).
     public func abort(_ error: any Error) {
         cond.withLock {
             if failure == nil { failure = error }
@@ -236,8 +255,11 @@ public final class StagingWriter: @unchecked Sendable {
         guard let rate = options.maxBytesPerSecond, rate > 0 else { return }
         let total = cond.withLock { acceptedBytes += bytes; return acceptedBytes }
         let due = Double(total) / Double(rate)
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        if due > elapsed { usleep(useconds_t(min(10, due - elapsed) * 1e6)) }
+        while true {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+            if due <= elapsed || cond.withLock({ interrupted || failure != nil }) { return }
+            usleep(useconds_t(min(0.2, due - elapsed) * 1e6))
+        }
     }
 
     private func fail(_ error: any Error) {
@@ -430,7 +452,7 @@ public final class StagingWriter: @unchecked Sendable {
             var source: (AlignedBuffer, Int)? = nil
             var readBack = false
             while true {
-                if failure != nil { break }
+                if failure != nil || interrupted { break }
                 if let length = hashReady[index], let hold = holds[index] {
                     source = (hold.buffer, length)
                     break
@@ -441,7 +463,7 @@ public final class StagingWriter: @unchecked Sendable {
                 }
                 cond.wait()
             }
-            if failure != nil && source == nil && !readBack {
+            if (failure != nil || interrupted) && source == nil && !readBack {
                 hashFinished = true
                 cond.broadcast()
                 cond.unlock()

@@ -15,6 +15,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case noSpace(String)
     /// The resume file is unusable (for example it belongs to another bundle).
     case resumeConflict(String)
+    /// Stopped on request (SIGINT/SIGTERM); what was synced is kept for the next run.
+    case interrupted(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badTarget(let s): return "unusable target: \(s)"
         case .noSpace(let s): return "no space left: \(s)"
         case .resumeConflict(let s): return "resume file conflict: \(s)"
+        case .interrupted(let s): return "interrupted: \(s)"
         }
     }
 
@@ -38,6 +41,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badTarget: return 23
         case .noSpace: return 24
         case .resumeConflict: return 25
+        case .interrupted: return 130
         }
     }
 

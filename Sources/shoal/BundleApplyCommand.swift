@@ -41,6 +41,17 @@ struct BundleApplyCommand: ParsableCommand {
             options.useDirectIO = !noDirect
             if let threads { options.workers = max(1, threads) }
             options.writer.maxBytesPerSecond = maxRate?.bytes
+            // Ctrl-C / SIGTERM: finish the chunks in flight, sync, record them, exit 130.
+            let cancellation = ApplyCancellation()
+            options.cancellation = cancellation
+            let signalSources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { cancellation.cancel() }
+                source.resume()
+                return source
+            }
+            defer { signalSources.forEach { $0.cancel() } }
             if !json, file.signedManifest.signer == nil, trust.isEmpty {
                 Terminal.note("warning: the bundle is unsigned; give --trust KEY to refuse unsigned bundles")
             }

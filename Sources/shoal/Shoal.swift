@@ -15,7 +15,7 @@ struct Shoal: ParsableCommand {
             manifest or unsupported version; 13 bad signature; 14 untrusted (unsigned or unknown signer \
             while --trust is given); 15 corrupt chunk; 16 key missing or wrong; 17 image digest mismatch; \
             20 system error; 21 target mounted or in use; 22 target too small; 23 unusable target; \
-            24 no space left; 25 resume file conflict; 64 usage error.
+            24 no space left; 25 resume file conflict; 64 usage error; 130 interrupted (progress kept).
             """,
         subcommands: [KeysCommand.self, BundleCommand.self, DemoCommand.self]
     )
