@@ -6,6 +6,9 @@ import PackageDescription
 //   ShoalCrypto   – SHA-256, Ed25519, AES-256-GCM, random bytes over OpenSSL (no I/O).
 //   ShoalBundle   – the bundle format: frames, seek table, manifest, signing, zstd codec (no I/O).
 //   ShoalStorage  – files and devices: bundle files, io_uring writer, resume log, apply pipeline.
+//   ShoalTopology – sites, hosts, links (YAML), and the distribution lower bound (no I/O).
+//   ShoalWire     – peer protocol frames and their codec (no I/O).
+//   ShoalTLS      – fleet CA, host certificates, TLS 1.3 with mutual auth over memory BIOs (NIO handler).
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -17,9 +20,14 @@ let package = Package(
         .library(name: "ShoalStorage", targets: ["ShoalStorage"]),
         .library(name: "ShoalCrypto", targets: ["ShoalCrypto"]),
         .library(name: "ShoalTestKit", targets: ["ShoalTestKit"]),
+        .library(name: "ShoalTopology", targets: ["ShoalTopology"]),
+        .library(name: "ShoalWire", targets: ["ShoalWire"]),
+        .library(name: "ShoalTLS", targets: ["ShoalTLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(
@@ -33,6 +41,12 @@ let package = Package(
         .target(name: "ShoalCrypto", dependencies: ["CShoalNative"]),
         .target(name: "ShoalBundle", dependencies: ["CShoalNative", "ShoalCrypto"]),
         .target(name: "ShoalStorage", dependencies: ["CShoalNative", "ShoalCrypto", "ShoalBundle"]),
+        .target(name: "ShoalTopology", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ShoalWire", dependencies: ["ShoalCrypto"]),
+        .target(
+            name: "ShoalTLS",
+            dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "shoal",
             dependencies: [
@@ -45,6 +59,16 @@ let package = Package(
         .target(name: "ShoalTestKit", dependencies: ["ShoalBundle", "ShoalStorage", "ShoalCrypto"]),
         .testTarget(name: "ShoalBundleTests", dependencies: ["ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalStorageTests", dependencies: ["ShoalStorage", "ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
+        .testTarget(name: "ShoalTopologyTests", dependencies: ["ShoalTopology"]),
+        .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto"]),
+        .testTarget(
+            name: "ShoalTLSTests",
+            dependencies: [
+                "ShoalTLS", "ShoalCrypto", "ShoalTestKit",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "ShoalCLITests", dependencies: ["shoal", "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTestKit"]),
     ]
 )

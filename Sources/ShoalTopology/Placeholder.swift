@@ -1,0 +1,2 @@
+// Topology model: see Topology.swift (being written).
+enum ShoalTopologyPlaceholder {}
