@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "shoal",
             dependencies: [
-                "ShoalBundle", "ShoalStorage", "ShoalCrypto",
+                "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -8,6 +8,10 @@ int CShoalNative_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
 }
 
+uint64_t CShoalNative_SSL_CTX_set_options_no_ticket(SSL_CTX *ctx) {
+    return (uint64_t)SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+}
+
 const unsigned int CShoalNative_IOSQE_IO_LINK = IOSQE_IO_LINK;
 const int CShoalNative_O_DIRECT = O_DIRECT;
 const int CShoalNative_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;

@@ -23,6 +23,10 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/pem.h>
+#include <openssl/bn.h>
 
 #include <zstd.h>
 
@@ -34,6 +38,8 @@
 
 // --- OpenSSL macros ---------------------------------------------------------------
 int CShoalNative_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+/// SSL_OP_NO_TICKET is built with a function-like macro (SSL_OP_BIT).
+uint64_t CShoalNative_SSL_CTX_set_options_no_ticket(SSL_CTX *ctx);
 
 // --- liburing flags that are macros ---------------------------------------------
 extern const unsigned int CShoalNative_IOSQE_IO_LINK;
