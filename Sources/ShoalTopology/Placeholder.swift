@@ -1,2 +1,0 @@
-// Topology model: see Topology.swift (being written).
-enum ShoalTopologyPlaceholder {}
