@@ -9,6 +9,7 @@ import PackageDescription
 //   ShoalTopology – sites, hosts, links (YAML), and the distribution lower bound (no I/O).
 //   ShoalWire     – peer protocol frames and their codec (no I/O).
 //   ShoalTLS      – fleet CA, host certificates, TLS 1.3 with mutual auth over memory BIOs (NIO handler).
+//   ShoalLab      – the emulated datacenter: namespaces, bridges, HTB-shaped links, lab processes.
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -23,6 +24,7 @@ let package = Package(
         .library(name: "ShoalTopology", targets: ["ShoalTopology"]),
         .library(name: "ShoalWire", targets: ["ShoalWire"]),
         .library(name: "ShoalTLS", targets: ["ShoalTLS"]),
+        .library(name: "ShoalLab", targets: ["ShoalLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,6 +45,7 @@ let package = Package(
         .target(name: "ShoalStorage", dependencies: ["CShoalNative", "ShoalCrypto", "ShoalBundle"]),
         .target(name: "ShoalTopology", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "ShoalWire", dependencies: ["ShoalCrypto"]),
+        .target(name: "ShoalLab", dependencies: ["ShoalTopology"]),
         .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
@@ -61,6 +64,7 @@ let package = Package(
         .testTarget(name: "ShoalStorageTests", dependencies: ["ShoalStorage", "ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalTopologyTests", dependencies: ["ShoalTopology"]),
         .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto"]),
+        .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "ShoalTopology"]),
         .testTarget(
             name: "ShoalTLSTests",
             dependencies: [
