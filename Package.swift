@@ -9,6 +9,7 @@ import PackageDescription
 //   ShoalTopology – sites, hosts, links (YAML), and the distribution lower bound (no I/O).
 //   ShoalWire     – peer protocol frames and their codec (no I/O).
 //   ShoalTLS      – fleet CA, host certificates, TLS 1.3 with mutual auth over memory BIOs (NIO handler).
+//   ShoalSwarm    – the swarm's scheduling core: WAN plan (one copy per site), piece picker (no I/O).
 //   ShoalLab      – the emulated datacenter: namespaces, bridges, HTB-shaped links, lab processes.
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
@@ -25,6 +26,7 @@ let package = Package(
         .library(name: "ShoalWire", targets: ["ShoalWire"]),
         .library(name: "ShoalTLS", targets: ["ShoalTLS"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
+        .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,6 +48,7 @@ let package = Package(
         .target(name: "ShoalTopology", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "ShoalWire", dependencies: ["ShoalCrypto"]),
         .target(name: "ShoalLab", dependencies: ["ShoalTopology"]),
+        .target(name: "ShoalSwarm", dependencies: ["ShoalWire"]),
         .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "ShoalTopologyTests", dependencies: ["ShoalTopology"]),
         .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "ShoalTopology"]),
+        .testTarget(name: "ShoalSwarmTests", dependencies: ["ShoalSwarm", "ShoalWire"]),
         .testTarget(
             name: "ShoalTLSTests",
             dependencies: [
