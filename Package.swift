@@ -10,6 +10,9 @@ import PackageDescription
 //   ShoalWire     – peer protocol frames and their codec (no I/O).
 //   ShoalTLS      – fleet CA, host certificates, TLS 1.3 with mutual auth over memory BIOs (NIO handler).
 //   ShoalSwarm    – the swarm's scheduling core: WAN plan (one copy per site), piece picker (no I/O).
+//   ShoalNet      – NIO plumbing shared by nodes: framing handlers, the control-protocol client.
+//   ShoalCoordinator – the tracker: registry of hosts and bundles, jobs and WAN plans (control server).
+//   ShoalPeer     – the peer/seed daemon: connections, picker, chunk store, staging.
 //   ShoalLab      – the emulated datacenter: namespaces, bridges, HTB-shaped links, lab processes.
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
@@ -27,6 +30,9 @@ let package = Package(
         .library(name: "ShoalTLS", targets: ["ShoalTLS"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
         .library(name: "ShoalSwarm", targets: ["ShoalSwarm"]),
+        .library(name: "ShoalNet", targets: ["ShoalNet"]),
+        .library(name: "ShoalCoordinator", targets: ["ShoalCoordinator"]),
+        .library(name: "ShoalPeer", targets: ["ShoalPeer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,14 +56,25 @@ let package = Package(
         .target(name: "ShoalLab", dependencies: ["ShoalTopology"]),
         .target(name: "ShoalSwarm", dependencies: ["ShoalWire"]),
         .target(
+            name: "ShoalNet",
+            dependencies: [
+                "ShoalTLS", "ShoalWire",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "ShoalCoordinator", dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
+        .target(name: "ShoalPeer", dependencies: ["ShoalNet", "ShoalSwarm", "ShoalStorage", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
+        .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .executableTarget(
             name: "shoal",
             dependencies: [
-                "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS",
+                "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS", "ShoalNet", "ShoalCoordinator", "ShoalPeer",
+                "ShoalTopology", "ShoalLab", "ShoalWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Helpers shared by the tests (temporary directories, sample images, processes, loop
@@ -69,6 +86,10 @@ let package = Package(
         .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "ShoalTopology"]),
         .testTarget(name: "ShoalSwarmTests", dependencies: ["ShoalSwarm", "ShoalWire"]),
+        .testTarget(
+            name: "ShoalCoordinatorTests",
+            dependencies: ["ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto"]
+        ),
         .testTarget(
             name: "ShoalTLSTests",
             dependencies: [

@@ -1,0 +1,136 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import ShoalNet
+import ShoalTLS
+import ShoalTopology
+import ShoalWire
+
+/// The coordinator's control server: mutually authenticated TLS, one JSON request per frame.
+///
+/// State lives in a `Tracker` behind a lock and is saved to `statePath` (atomically: write a
+/// temporary file, fsync, rename) after every change, so a killed coordinator restarts where it was.
+public final class CoordinatorServer: @unchecked Sendable {
+    // Invariant: `tracker` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var tracker: Tracker
+    private let statePath: String?
+    private let tls: TLSContext
+    private let group: any EventLoopGroup
+    private var channel: (any Channel)?
+    private let clock: @Sendable () -> Double
+
+    public init(topology: Topology, tls: TLSContext, statePath: String?, group: any EventLoopGroup, liveTimeout: Double = 10,
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
+        var state = Tracker.State()
+        if let statePath, let data = FileManager.default.contents(atPath: statePath) {
+            do {
+                state = try JSONDecoder().decode(Tracker.State.self, from: data)
+            } catch {
+                throw ControlClient.Failure("cannot read the state file \(statePath): \(error)")
+            }
+        }
+        self.tracker = Tracker(topology: topology, state: state, liveTimeout: liveTimeout)
+        self.statePath = statePath
+        self.tls = tls
+        self.group = group
+        self.clock = clock
+    }
+
+    /// Binds and starts serving. Returns the bound address.
+    public func start(host: String, port: Int) throws -> SocketAddress {
+        let tls = self.tls
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ControlServerHandler(server: self, remoteAddress: channel.remoteAddress?.ipAddress)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try TLSHandler(context: tls, role: .server),
+                        ByteToMessageHandler(LengthPrefixedFrameDecoder(maxFrameLength: ControlProtocol.maxFrameLength)),
+                        handler,
+                    ])
+                }
+            }
+            .bind(host: host, port: port).wait()
+        self.channel = channel
+        return channel.localAddress!
+    }
+
+    public func stop() {
+        try? channel?.close().wait()
+    }
+
+    public var snapshot: Tracker.State { lock.withLock { tracker.state } }
+
+    func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?) -> ControlResponse {
+        let now = clock()
+        let (response, state, changed) = lock.withLock { () -> (ControlResponse, Tracker.State, Bool) in
+            let before = tracker.state
+            let response = tracker.handle(request, from: identity, remoteAddress: remoteAddress, now: now)
+            // Announces change lastSeen every time; persist those at most every few seconds.
+            let structural = before.bundles != tracker.state.bundles || before.banned != tracker.state.banned
+                || before.epochs != tracker.state.epochs || Set(before.hosts.keys) != Set(tracker.state.hosts.keys)
+            return (response, tracker.state, structural || now - lastSave >= 5)
+        }
+        if changed { save(state, now: now) }
+        return response
+    }
+
+    private var lastSave: Double = 0
+
+    private func save(_ state: Tracker.State, now: Double) {
+        guard let statePath else { return }
+        lock.withLock { lastSave = now }
+        do {
+            let data = try JSONEncoder().encode(state)
+            let tmp = statePath + ".tmp"
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return }
+            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fsync(fd)
+            close(fd)
+            rename(tmp, statePath)
+        } catch {
+            FileHandle.standardError.write(Data("coordinator: cannot save state: \(error)\n".utf8))
+        }
+    }
+}
+
+final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
+    // Invariant: used only on its channel's event loop.
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let server: CoordinatorServer
+    private let remoteAddress: String?
+    private var identity: FleetIdentity?
+
+    init(server: CoordinatorServer, remoteAddress: String?) {
+        self.server = server
+        self.remoteAddress = remoteAddress
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let id)? = event as? TLSEvent { identity = id }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard let identity else { context.close(promise: nil); return }
+        let response: ControlResponse
+        do {
+            let request = try ControlProtocol.decode(ControlRequest.self, from: buffer.readableBytesView)
+            response = server.handle(request, from: identity, remoteAddress: remoteAddress)
+        } catch {
+            response = .refused("malformed request: \(error)")
+        }
+        if let bytes = try? ControlProtocol.encode(response) {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import ShoalTLS
+import ShoalWire
+
+/// A control-protocol connection to the coordinator: one request, one response, in order.
+public final class ControlClient: @unchecked Sendable {
+    // Invariant: `waiting` is only touched on the channel's event loop.
+    private let channel: any Channel
+    private let handler: ResponseHandler
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ d: String) { description = d }
+    }
+
+    /// Connects and completes the TLS handshake; fails if the coordinator's certificate does not
+    /// check out or does not carry the coordinator role.
+    public static func connect(to address: String, tls: TLSContext, group: any EventLoopGroup) -> EventLoopFuture<ControlClient> {
+        guard let (host, port) = parseHostPort(address) else {
+            return group.next().makeFailedFuture(Failure("bad coordinator address \(address) (want HOST:PORT)"))
+        }
+        let handler = ResponseHandler()
+        let handshake = group.next().makePromise(of: FleetIdentity.self)
+        handler.handshake = handshake
+        return ClientBootstrap(group: group)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tlsHandler = try TLSHandler(context: tls, role: .client) { peer in
+                        peer.role == .coordinator ? nil : "not the coordinator (certificate role \(peer.role.rawValue))"
+                    }
+                    try channel.pipeline.syncOperations.addHandlers([
+                        tlsHandler, ByteToMessageHandler(LengthPrefixedFrameDecoder(maxFrameLength: ControlProtocol.maxFrameLength)), handler,
+                    ])
+                }
+            }
+            .connect(host: host, port: port)
+            .flatMap { channel in
+                handshake.futureResult.map { _ in ControlClient(channel: channel, handler: handler) }
+            }
+    }
+
+    private init(channel: any Channel, handler: ResponseHandler) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    public func send(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
+        let promise = channel.eventLoop.makePromise(of: ControlResponse.self)
+        let bytes: [UInt8]
+        do { bytes = try ControlProtocol.encode(request) } catch { return channel.eventLoop.makeFailedFuture(error) }
+        channel.eventLoop.execute { [handler, channel] in
+            handler.waiting.append(promise)
+            channel.writeAndFlush(ByteBuffer(bytes: bytes)).whenFailure { promise.fail($0) }
+        }
+        return promise.futureResult
+    }
+
+    public func close() { channel.close(promise: nil) }
+
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    final class ResponseHandler: ChannelInboundHandler, @unchecked Sendable {
+        // Invariant: used only on its channel's event loop.
+        typealias InboundIn = ByteBuffer
+        var waiting: [EventLoopPromise<ControlResponse>] = []
+        var handshake: EventLoopPromise<FleetIdentity>?
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            guard !waiting.isEmpty else { return }
+            let promise = waiting.removeFirst()
+            do {
+                promise.succeed(try ControlProtocol.decode(ControlResponse.self, from: buffer.readableBytesView))
+            } catch {
+                promise.fail(error)
+            }
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted(let identity)? = event as? TLSEvent {
+                handshake?.succeed(identity)
+                handshake = nil
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            handshake?.fail(error)
+            handshake = nil
+            failAll(error)
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            handshake?.fail(Failure("connection closed during the TLS handshake"))
+            handshake = nil
+            failAll(Failure("connection to the coordinator closed"))
+            context.fireChannelInactive()
+        }
+
+        private func failAll(_ error: any Error) {
+            let w = waiting
+            waiting.removeAll()
+            for p in w { p.fail(error) }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import ShoalBundle
+import ShoalCrypto
+import ShoalNet
+import ShoalStorage
+import ShoalTLS
+import ShoalWire
+
+/// The long-running daemon on every host (and, with `seedBundles`, the seed at the origin).
+///
+/// It announces itself to the coordinator every `announceInterval`, learns which bundles to fetch
+/// or serve and which peers and WAN plan to use, and swarms: every connection is TLS 1.3 with
+/// mutual authentication; every chunk is checked against the signed manifest before it is
+/// stored, staged or served. All network state lives on one event loop.
+public final class PeerNode: @unchecked Sendable {
+    // Invariant: every mutable field is touched only on `eventLoop`.
+    public struct Configuration: Sendable {
+        public var listenHost = "0.0.0.0"
+        public var listenPort = 7701
+        /// Address other peers should dial (default: the address the coordinator sees).
+        public var advertisedAddress: String?
+        public var coordinator: String
+        public var storeDirectory: String?
+        public var stageTarget: String?
+        public var trustedKeys: [Ed25519PublicKey] = []
+        public var key: SymmetricKey?
+        /// Bundle files this node seeds in full.
+        public var seedBundles: [String] = []
+        public var announceInterval: Double = 1
+        public var maxOutstandingBlocks = 16
+        public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+
+        public init(coordinator: String) { self.coordinator = coordinator }
+    }
+
+    let configuration: Configuration
+    let tls: TLSContext
+    let identity: FleetIdentity
+    let group: MultiThreadedEventLoopGroup
+    let eventLoop: any EventLoop
+    private(set) var listenPort = 0
+    private var listener: (any Channel)?
+    private var control: ControlClient?
+    private var connectingControl = false
+    private var swarms: [String: BundleSwarm] = [:]
+    private var dialing: Set<String> = []
+    private var refused: [String: String] = [:]
+    private var servedBytes: UInt64 = 0
+    private var receivedBytes: UInt64 = 0
+    private var tasks: [RepeatedTask] = []
+
+    public init(configuration: Configuration, tls: TLSContext) {
+        self.configuration = configuration
+        self.tls = tls
+        self.identity = tls.identity
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.eventLoop = group.next()
+    }
+
+    func log(_ message: String) { configuration.log("[\(identity.host)] \(message)") }
+
+    /// Binds the listener, loads seeded bundles, and starts announcing.
+    public func start() throws {
+        let tls = self.tls
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try TLSHandler(context: tls, role: .server), PeerConnectionHandler(node: self, dialedBundle: nil),
+                    ])
+                }
+            }
+            .bind(host: configuration.listenHost, port: configuration.listenPort).wait()
+        listener = channel
+        listenPort = channel.localAddress?.port ?? configuration.listenPort
+        try eventLoop.submit { [self] in
+            for path in configuration.seedBundles {
+                let file = try BundleFile(path: path)
+                try file.signedManifest.checkTrust(configuration.trustedKeys)
+                let swarm = BundleSwarm(node: self, manifest: file.signedManifest, source: BundleFileSource(file: file), store: nil,
+                                        writer: nil, isSeed: true, maxOutstanding: configuration.maxOutstandingBlocks)
+                swarms[swarm.bundleID] = swarm
+                log("seeding \(swarm.bundleID.prefix(12)) (\(file.manifest.frames.count) chunks) from \(path)")
+            }
+            tasks.append(eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(Int64(configuration.announceInterval * 1000))) { [self] _ in announce() })
+            tasks.append(eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+                for s in swarms.values { s.tick() }
+            })
+        }.wait()
+        log("listening on \(channel.localAddress.map { "\($0)" } ?? "?") as \(identity)")
+    }
+
+    /// Stops everything (connections closed, store synced).
+    public func stop() {
+        try? eventLoop.submit { [self] in
+            for t in tasks { t.cancel() }
+            for s in swarms.values { s.closeAll() }
+            control?.close()
+        }.wait()
+        try? listener?.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    func swarm(for bundleID: String) -> BundleSwarm? { swarms[bundleID] }
+
+    func countServed(bytes: Int, to peer: FleetIdentity) { servedBytes += UInt64(bytes) }
+    func countReceived(bytes: Int) { receivedBytes += UInt64(bytes) }
+
+    func announceNow() { announce() }
+
+    // MARK: coordinator
+
+    private func announce() {
+        guard let control else { return connectControl() }
+        let progress = swarms.values.map(\.progress) + refused.map { BundleProgress(bundleID: $0.key, have: 0, total: 0, bytes: 0, complete: false, staged: false, error: $0.value) }
+        control.send(.announce(listenPort: listenPort, listenAddress: configuration.advertisedAddress, bundles: progress))
+            .hop(to: eventLoop)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(.jobs(let jobs)): reconcile(jobs)
+                case .success(.refused(let why)): log("coordinator refused the announce: \(why)")
+                case .success: break
+                case .failure(let error):
+                    log("coordinator: \(error); reconnecting")
+                    self.control?.close()
+                    self.control = nil
+                }
+            }
+    }
+
+    private func connectControl() {
+        guard !connectingControl else { return }
+        connectingControl = true
+        ControlClient.connect(to: configuration.coordinator, tls: tls, group: group)
+            .hop(to: eventLoop)
+            .whenComplete { [self] result in
+                connectingControl = false
+                switch result {
+                case .success(let client):
+                    control = client
+                    announce()
+                case .failure(let error):
+                    log("cannot reach the coordinator at \(configuration.coordinator): \(error)")
+                }
+            }
+    }
+
+    func reportBadPeer(bundleID: String, peer: String, reason: String) {
+        _ = control?.send(.reportBadPeer(bundleID: bundleID, peer: peer, reason: reason))
+    }
+
+    private func reconcile(_ jobs: [Job]) {
+        for job in jobs {
+            if swarms[job.bundleID] == nil {
+                guard refused[job.bundleID] == nil else { continue }
+                do {
+                    swarms[job.bundleID] = try makeSwarm(for: job)
+                } catch {
+                    refused[job.bundleID] = "\(error)"
+                    log("refusing bundle \(job.bundleID.prefix(12)): \(error)")
+                    continue
+                }
+            }
+            guard let swarm = swarms[job.bundleID] else { continue }
+            swarm.update(job: job)
+            for endpoint in swarm.endpointsToDial() { dial(endpoint, bundleID: job.bundleID) }
+        }
+    }
+
+    private func makeSwarm(for job: Job) throws -> BundleSwarm {
+        guard let payload = Data(base64Encoded: job.manifest) else { throw BundleError.malformedManifest("manifest is not base64") }
+        let manifest = try SignedManifest.decode(payload: Array(payload))
+        guard manifest.bundleID.hex == job.bundleID else { throw BundleError.malformedManifest("manifest does not hash to the announced bundle id") }
+        try manifest.checkTrust(configuration.trustedKeys)
+        guard let directory = configuration.storeDirectory else { throw StorageError.badTarget("no --store directory") }
+        let store = try ChunkStore(directory: directory, manifest: manifest)
+        var writer: StagingWriter? = nil
+        if let stage = configuration.stageTarget, !swarms.values.contains(where: { !$0.manifest.manifest.frames.isEmpty && $0.bundleID != job.bundleID && stagingClaimed }) {
+            try manifest.manifest.checkDecryptionKey(configuration.key)
+            let target = try StagingTarget(path: stage, imageSize: manifest.manifest.imageSize)
+            let isDevice = target.kind == .blockDevice
+            let resumePath = StagingTarget.defaultResumePath(forTarget: stage, isBlockDevice: isDevice)
+            if isDevice { try? FileManager.default.createDirectory(atPath: "/var/lib/shoal/apply", withIntermediateDirectories: true) }
+            let log = try ResumeLog(path: resumePath, bundleID: manifest.bundleID, frameCount: manifest.manifest.frames.count, targetIdentity: target.identity)
+            let w = try StagingWriter(bundle: manifest, target: target, resumeLog: log, key: configuration.key)
+            // Chunks already in the store (a restart) but not yet staged are written now.
+            let missing = Set(w.missingChunks)
+            for i in store.held where missing.contains(i) { try w.write(chunk: i, stored: try store.get(i)) }
+            writer = w
+            stagingClaimed = true
+        }
+        let swarm = BundleSwarm(node: self, manifest: manifest, source: store, store: store, writer: writer, isSeed: false,
+                                maxOutstanding: configuration.maxOutstandingBlocks)
+        log("fetching \(swarm.bundleID.prefix(12)): \(store.heldCount)/\(manifest.manifest.frames.count) chunks held\(writer != nil ? ", staging to \(configuration.stageTarget!)" : "")")
+        if store.isComplete { swarm.update(job: job) }
+        return swarm
+    }
+
+    private var stagingClaimed = false
+
+    private func dial(_ endpoint: PeerEndpoint, bundleID: String) {
+        let key = "\(bundleID)/\(endpoint.host)"
+        guard !dialing.contains(key) else { return }
+        dialing.insert(key)
+        let tls = self.tls
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(3))
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try TLSHandler(context: tls, role: .client) { peer in
+                            peer.host == endpoint.host ? nil : "expected \(endpoint.host), the certificate says \(peer.host)"
+                        },
+                        PeerConnectionHandler(node: self, dialedBundle: bundleID),
+                    ])
+                }
+            }
+            .connect(host: endpoint.address, port: endpoint.port)
+            .hop(to: eventLoop)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let channel):
+                    channel.closeFuture.hop(to: eventLoop).whenComplete { [self] _ in dialing.remove(key) }
+                case .failure(let error):
+                    dialing.remove(key)
+                    log("cannot connect to \(endpoint.host) at \(endpoint.address):\(endpoint.port): \(error)")
+                }
+            }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+/// The control protocol between hosts (peers, seeds, operators) and the coordinator.
+///
+/// Runs over the same mutually authenticated TLS 1.3 as the peer protocol. Each frame is a
+/// `u32` big-endian length followed by that many bytes of JSON (one `ControlRequest` from the
+/// client, answered by exactly one `ControlResponse`). Who is asking is taken from the TLS
+/// certificate, never from the JSON: an announce whose host or site contradicts the certificate
+/// is refused.
+public enum ControlProtocol {
+    public static let version = 1
+    /// Largest control frame (manifests of very large bundles fit easily).
+    public static let maxFrameLength = 16 << 20
+
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let json = try JSONEncoder().encode(value)
+        var out: [UInt8] = []
+        out.reserveCapacity(json.count + 4)
+        let n = UInt32(json.count)
+        out += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+        out += json
+        return out
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from json: some Collection<UInt8>) throws -> T {
+        try JSONDecoder().decode(type, from: Data(json))
+    }
+}
+
+/// A host's address for peer connections: `host:port` (IPv6 in brackets).
+public struct PeerEndpoint: Codable, Hashable, Sendable {
+    public var host: String
+    public var site: String
+    public var address: String
+    public var port: Int
+    public var role: String
+
+    public init(host: String, site: String, address: String, port: Int, role: String) {
+        self.host = host
+        self.site = site
+        self.address = address
+        self.port = port
+        self.role = role
+    }
+}
+
+/// How far a host is with one bundle.
+public struct BundleProgress: Codable, Hashable, Sendable {
+    public var bundleID: String
+    public var have: Int
+    public var total: Int
+    public var bytes: UInt64
+    /// Chunks verified and stored, and (when staging) the image written, synced and checked.
+    public var complete: Bool
+    public var staged: Bool
+    public var error: String?
+
+    public init(bundleID: String, have: Int, total: Int, bytes: UInt64, complete: Bool, staged: Bool, error: String? = nil) {
+        self.bundleID = bundleID
+        self.have = have
+        self.total = total
+        self.bytes = bytes
+        self.complete = complete
+        self.staged = staged
+        self.error = error
+    }
+}
+
+/// The WAN plan inputs the coordinator hands out: every target host by site, which of them are
+/// down (dead or banned), and an epoch that changes whenever that does. Every host computes the
+/// same `SwarmPlan` from it.
+public struct PlanSpec: Codable, Hashable, Sendable {
+    public var epoch: Int
+    public var origin: String
+    public var sites: [String: [String]]
+    public var down: [String]
+
+    public init(epoch: Int, origin: String, sites: [String: [String]], down: [String] = []) {
+        self.epoch = epoch
+        self.origin = origin
+        self.sites = sites
+        self.down = down
+    }
+}
+
+/// One bundle a host should fetch (or serve).
+public struct Job: Codable, Hashable, Sendable {
+    public var bundleID: String
+    /// The signed manifest payload, base64 (see docs/BUNDLE-FORMAT.md).
+    public var manifest: String
+    public var seeds: [PeerEndpoint]
+    public var peers: [PeerEndpoint]
+    public var plan: PlanSpec
+    /// Hosts this host must not use (they sent bad chunks).
+    public var banned: [String]
+
+    public init(bundleID: String, manifest: String, seeds: [PeerEndpoint], peers: [PeerEndpoint], plan: PlanSpec, banned: [String]) {
+        self.bundleID = bundleID
+        self.manifest = manifest
+        self.seeds = seeds
+        self.peers = peers
+        self.plan = plan
+        self.banned = banned
+    }
+}
+
+public struct HostStatus: Codable, Hashable, Sendable {
+    public var host: String
+    public var site: String
+    public var alive: Bool
+    public var lastSeenSecondsAgo: Double?
+    public var bundles: [BundleProgress]
+
+    public init(host: String, site: String, alive: Bool, lastSeenSecondsAgo: Double?, bundles: [BundleProgress]) {
+        self.host = host
+        self.site = site
+        self.alive = alive
+        self.lastSeenSecondsAgo = lastSeenSecondsAgo
+        self.bundles = bundles
+    }
+}
+
+public struct StatusReport: Codable, Hashable, Sendable {
+    public var bundles: [String]
+    public var hosts: [HostStatus]
+    public var badPeerReports: [String]
+
+    public init(bundles: [String], hosts: [HostStatus], badPeerReports: [String]) {
+        self.bundles = bundles
+        self.hosts = hosts
+        self.badPeerReports = badPeerReports
+    }
+}
+
+public enum ControlRequest: Codable, Hashable, Sendable {
+    /// Periodic, from every peer and seed: where it listens and how far it is.
+    case announce(listenPort: Int, listenAddress: String?, bundles: [BundleProgress])
+    /// From an operator: publish a bundle (its signed manifest, base64) served by `seed`, for the
+    /// hosts matching `selector`.
+    case publish(manifest: String, seedHost: String, selector: String)
+    /// A peer sent a chunk that failed its check.
+    case reportBadPeer(bundleID: String, peer: String, reason: String)
+    case status
+}
+
+public enum ControlResponse: Codable, Hashable, Sendable {
+    case jobs([Job])
+    case published(bundleID: String, hosts: [String])
+    case ok
+    case status(StatusReport)
+    case refused(String)
+}

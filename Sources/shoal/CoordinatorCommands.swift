@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import ShoalBundle
+import ShoalCoordinator
+import ShoalNet
+import ShoalStorage
+import ShoalTLS
+import ShoalTopology
+import ShoalWire
+
+/// Loads a `--tls DIR` into a TLS context, with a clear message when it is incomplete.
+func loadTLS(_ dir: String) throws -> TLSContext {
+    do {
+        return try TLSContext(files: try TLSFiles.load(directory: dir))
+    } catch let error as TLSError {
+        throw CLIError(message: "\(dir): \(error.message) (make it with `shoal ca issue --out \(dir)`)")
+    }
+}
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: tracker of hosts, bundles and progress; hands out peers and WAN plans.",
+        discussion: """
+            Hosts (peers and seeds) connect with mutually authenticated TLS 1.3 using certificates \
+            from the fleet CA; a host must be in the topology, in the site its certificate names. \
+            State (published bundles, hosts, progress, bans) is saved to --state after each change \
+            and read back on start, so a restarted coordinator continues where it was.
+            """
+    )
+    @Option(help: "Topology file (YAML; see topology/README.md).") var topology: String
+    @Option(help: "Address to listen on, HOST:PORT.") var listen = "0.0.0.0:7700"
+    @Option(help: "TLS directory with the coordinator's certificate (role coordinator).") var tls: String
+    @Option(help: "State file (JSON), kept across restarts.") var state: String
+    @Option(help: "Seconds without an announce after which a host counts as dead.") var liveTimeout: Double = 10
+
+    func run() throws {
+        try reportingErrors {
+            let text: String
+            do { text = try String(contentsOfFile: topology, encoding: .utf8) } catch { throw CLIError(message: "cannot read \(topology)") }
+            let topo: Topology
+            do { topo = try Topology.parse(yaml: text) } catch { throw CLIError(message: "\(topology): \(error)") }
+            let context = try loadTLS(tls)
+            guard context.identity.role == .coordinator else {
+                throw CLIError(message: "\(tls)/host.pem has role \(context.identity.role.rawValue); the coordinator needs a certificate issued with --role coordinator")
+            }
+            guard let (host, port) = parseHostPort(listen, defaultHost: "0.0.0.0") else { throw CLIError(message: "bad --listen \(listen)") }
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let server: CoordinatorServer
+            do {
+                server = try CoordinatorServer(topology: topo, tls: context, statePath: state, group: group, liveTimeout: liveTimeout)
+            } catch { throw CLIError(message: "\(error)") }
+            let bound = try server.start(host: host, port: port)
+            Terminal.note("coordinator listening on \(bound) (\(topo.hosts.count) hosts in \(topo.sites.count) sites; state \(state))")
+            // Run until SIGINT/SIGTERM.
+            let done = DispatchSemaphore(value: 0)
+            let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+                signal(sig, SIG_IGN)
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler { done.signal() }
+                s.resume()
+                return s
+            }
+            done.wait()
+            sources.forEach { $0.cancel() }
+            server.stop()
+            try? group.syncShutdownGracefully()
+        }
+    }
+}
+
+struct DistributeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distribute",
+        abstract: "Publish a bundle to the coordinator and target hosts; peers start fetching it.",
+        discussion: "SELECTOR: all, site=NAME, rack=NAME, name=GLOB, label=KEY=VALUE; comma means AND.")
+    @Argument(help: "Bundle file (its signed manifest is published; the seed serves the file).") var bundle: String
+    @Option(help: "Coordinator address HOST:PORT.") var coordinator: String
+    @Option(help: "TLS directory with an operator certificate.") var tls: String
+    @Option(help: "Hosts to target.") var hosts = "all"
+    @Option(help: "Seed host serving the bundle (default: the topology origin's first seed).") var seed: String?
+
+    func run() throws {
+        try reportingErrors {
+            let file = try BundleFile(path: bundle)
+            let context = try loadTLS(tls)
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            defer { try? group.syncShutdownGracefully() }
+            let response = try controlRequest(
+                .publish(manifest: Data(file.signedManifest.encodedPayload()).base64EncodedString(), seedHost: seed ?? "", selector: hosts),
+                coordinator: coordinator, tls: context, group: group)
+            switch response {
+            case .published(let id, let targets):
+                print("published \(id)")
+                print("targets:  \(targets.count) hosts: \(targets.joined(separator: " "))")
+            case .refused(let why): throw CLIError(message: "refused by the coordinator: \(why)")
+            default: throw CLIError(message: "unexpected answer from the coordinator")
+            }
+        }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Per-site and per-host progress, from the coordinator.")
+    @Option(help: "Coordinator address HOST:PORT.") var coordinator: String
+    @Option(help: "TLS directory (any fleet certificate).") var tls: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let context = try loadTLS(tls)
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            defer { try? group.syncShutdownGracefully() }
+            guard case .status(let report) = try controlRequest(.status, coordinator: coordinator, tls: context, group: group) else {
+                throw CLIError(message: "unexpected answer from the coordinator")
+            }
+            if json {
+                let data = try JSONEncoder().encode(report)
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print("bundles: \(report.bundles.map { String($0.prefix(12)) }.joined(separator: ", "))")
+            print("host        site     alive  progress")
+            for h in report.hosts {
+                let progress = h.bundles.map { b in "\(b.bundleID.prefix(8)) \(b.have)/\(b.total)\(b.complete ? " done" : "")\(b.staged ? " staged" : "")\(b.error.map { " ERROR \($0)" } ?? "")" }.joined(separator: "; ")
+                print("\(h.host.padding(toLength: 11, withPad: " ", startingAt: 0)) \(h.site.padding(toLength: 8, withPad: " ", startingAt: 0)) \(h.alive ? "yes  " : "no   ")  \(progress)")
+            }
+            for line in report.badPeerReports { print("bad peer: \(line)") }
+        }
+    }
+}
+
+func controlRequest(_ request: ControlRequest, coordinator: String, tls: TLSContext, group: any EventLoopGroup) throws -> ControlResponse {
+    do {
+        let client = try ControlClient.connect(to: coordinator, tls: tls, group: group).wait()
+        defer { client.close() }
+        return try client.send(request).wait()
+    } catch let error as CLIError {
+        throw error
+    } catch {
+        throw CLIError(message: "coordinator \(coordinator): \(error)")
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import ShoalCrypto
+import ShoalNet
+import ShoalPeer
+import ShoalTLS
+
+/// Runs a node until SIGINT/SIGTERM.
+func runNode(_ configuration: PeerNode.Configuration, tls: TLSContext) throws {
+    let node = PeerNode(configuration: configuration, tls: tls)
+    do { try node.start() } catch { throw CLIError(message: "\(error)") }
+    let done = DispatchSemaphore(value: 0)
+    let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+        signal(sig, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        s.setEventHandler { done.signal() }
+        s.resume()
+        return s
+    }
+    done.wait()
+    sources.forEach { $0.cancel() }
+    node.stop()
+}
+
+struct PeerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "The daemon on every host: learns from the coordinator what to fetch, swarms it, stages it.",
+        discussion: """
+            Chunks are fetched from peers of the same site and, for the chunks the WAN plan assigns to \
+            this host, from the origin or another site; each is checked against the signed manifest \
+            before it is stored (in --store, a bundle file kept for reinstall and reversal), staged \
+            (--stage: the image written with io_uring, resumable) or served to others. A peer that \
+            sends a bad chunk is disconnected, banned and reported. Restarted after a crash, the peer \
+            continues from what it had verified.
+            """
+    )
+    @Option(help: "Address to listen on for peers, HOST:PORT.") var listen = "0.0.0.0:7701"
+    @Option(help: "Address peers should dial (default: what the coordinator sees).") var advertise: String?
+    @Option(help: "Coordinator address HOST:PORT.") var coordinator: String
+    @Option(help: "TLS directory (host.pem, host.key, ca.pem).") var tls: String
+    @Option(help: "Directory of the packed chunk store.") var store: String
+    @Option(help: "Write the image onto this file or block device (the staging partition).") var stage: String?
+    @Option(name: .long, help: "Trusted Ed25519 public key (PEM); repeatable. Unsigned bundles are then refused.") var trust: [String] = []
+    @Option(help: "Key file for encrypted bundles (needed only to stage them).") var key: String?
+    @Option(help: "Seconds between announces to the coordinator.") var announceInterval: Double = 1
+
+    func run() throws {
+        try reportingErrors {
+            let context = try loadTLS(tls)
+            guard let (host, port) = parseHostPort(listen, defaultHost: "0.0.0.0") else { throw CLIError(message: "bad --listen \(listen)") }
+            var config = PeerNode.Configuration(coordinator: coordinator)
+            config.listenHost = host
+            config.listenPort = port
+            config.advertisedAddress = advertise
+            config.storeDirectory = store
+            config.stageTarget = stage
+            config.trustedKeys = try trust.map(KeyFiles.publicKey)
+            if let key { config.key = try KeyFiles.symmetricKey(key) }
+            config.announceInterval = announceInterval
+            try runNode(config, tls: context)
+        }
+    }
+}
+
+struct SeedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seed",
+        abstract: "Serve a bundle file to the swarm (the origin of a distribution).")
+    @Argument(help: "Bundle file to serve.") var bundle: String
+    @Option(help: "Address to listen on, HOST:PORT.") var listen = "0.0.0.0:7701"
+    @Option(help: "Address peers should dial (default: what the coordinator sees).") var advertise: String?
+    @Option(help: "Coordinator address HOST:PORT.") var coordinator: String
+    @Option(help: "TLS directory with a certificate of role seed.") var tls: String
+    @Option(name: .long, help: "Trusted Ed25519 public key (PEM); the bundle must be signed by it.") var trust: [String] = []
+
+    func run() throws {
+        try reportingErrors {
+            let context = try loadTLS(tls)
+            guard let (host, port) = parseHostPort(listen, defaultHost: "0.0.0.0") else { throw CLIError(message: "bad --listen \(listen)") }
+            var config = PeerNode.Configuration(coordinator: coordinator)
+            config.listenHost = host
+            config.listenPort = port
+            config.advertisedAddress = advertise
+            config.seedBundles = [bundle]
+            config.trustedKeys = try trust.map(KeyFiles.publicKey)
+            try runNode(config, tls: context)
+        }
+    }
+}
