@@ -43,6 +43,9 @@ final class BundleSwarm: @unchecked Sendable {
     private(set) var banned: [String: String] = [:]
     private let maxOutstanding: Int
     private let clock = ContinuousClock()
+    private var wanInBytes: UInt64 = 0
+    private var wanOutBytes: UInt64 = 0
+    private var servedBytes: UInt64 = 0
 
     init(node: PeerNode, manifest: SignedManifest, source: ChunkSource, store: ChunkStore?, writer: StagingWriter?, isSeed: Bool, maxOutstanding: Int) {
         self.node = node
@@ -70,7 +73,8 @@ final class BundleSwarm: @unchecked Sendable {
         let held = isSeed ? chunkCount : (store?.heldCount ?? 0)
         let bytes = (0..<chunkCount).filter { source.has($0) }.reduce(UInt64(0)) { $0 + UInt64(manifest.manifest.frames[$1].storedLength) }
         return BundleProgress(bundleID: bundleID, have: held, total: chunkCount, bytes: bytes, complete: isComplete && (writer == nil || staged),
-                              staged: staged, error: stagingError)
+                              staged: staged, error: stagingError, wanInBytes: wanInBytes, wanOutBytes: wanOutBytes,
+                              servedBytes: servedBytes, seconds: completedAt.map { $0.timeIntervalSince(started) })
     }
 
     // MARK: jobs from the coordinator
@@ -211,7 +215,8 @@ final class BundleSwarm: @unchecked Sendable {
             Int(block.offset) + Int(block.length) <= bytes.count {
             let slice = Array(bytes[Int(block.offset)..<Int(block.offset) + Int(block.length)])
             actions = c.session.pieceReady(for: block, bytes: slice, now: clock.now)
-            node.countServed(bytes: slice.count, to: c.peer)
+            servedBytes += UInt64(slice.count)
+            if c.peer.site != node.identity.site { wanOutBytes += UInt64(slice.count) }
         } else {
             actions = c.session.decline(block, now: clock.now)
         }
@@ -229,6 +234,7 @@ final class BundleSwarm: @unchecked Sendable {
         guard end <= length else { return }
         if assembly[index] == nil { assembly[index] = [UInt8](repeating: 0, count: length) }
         assembly[index]!.replaceSubrange(Int(piece.offset)..<end, with: piece.bytes)
+        if c.peer.site != node.identity.site { wanInBytes += UInt64(piece.bytes.count) }
         let (completed, cancels) = picker.blockReceived(from: c.pickerID, piece.request)
         self.picker = picker
         sendCancels(cancels)
@@ -253,7 +259,6 @@ final class BundleSwarm: @unchecked Sendable {
                 if let writer { try writer.write(chunk: index, stored: raw) }
             }
             if let cancels = picker?.chunkVerified(index) { sendCancels(cancels) }
-            node.countReceived(bytes: bytes.count)
             for (cid, var c) in connections where c.established {
                 let actions = c.session.announce(chunk: UInt32(index), now: clock.now)
                 connections[cid] = c

@@ -47,8 +47,6 @@ public final class PeerNode: @unchecked Sendable {
     private var swarms: [String: BundleSwarm] = [:]
     private var dialing: Set<String> = []
     private var refused: [String: String] = [:]
-    private var servedBytes: UInt64 = 0
-    private var receivedBytes: UInt64 = 0
     private var tasks: [RepeatedTask] = []
 
     public init(configuration: Configuration, tls: TLSContext) {
@@ -106,8 +104,6 @@ public final class PeerNode: @unchecked Sendable {
 
     func swarm(for bundleID: String) -> BundleSwarm? { swarms[bundleID] }
 
-    func countServed(bytes: Int, to peer: FleetIdentity) { servedBytes += UInt64(bytes) }
-    func countReceived(bytes: Int) { receivedBytes += UInt64(bytes) }
 
     func announceNow() { announce() }
 

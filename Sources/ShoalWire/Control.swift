@@ -54,8 +54,17 @@ public struct BundleProgress: Codable, Hashable, Sendable {
     public var complete: Bool
     public var staged: Bool
     public var error: String?
+    /// Chunk bytes received from peers outside this host's site (its share of the site's WAN in).
+    public var wanInBytes: UInt64?
+    /// Chunk bytes served to peers outside this host's site.
+    public var wanOutBytes: UInt64?
+    /// Chunk bytes served in all.
+    public var servedBytes: UInt64?
+    /// Seconds from the first job to complete (and staged), as measured by the host.
+    public var seconds: Double?
 
-    public init(bundleID: String, have: Int, total: Int, bytes: UInt64, complete: Bool, staged: Bool, error: String? = nil) {
+    public init(bundleID: String, have: Int, total: Int, bytes: UInt64, complete: Bool, staged: Bool, error: String? = nil,
+                wanInBytes: UInt64? = nil, wanOutBytes: UInt64? = nil, servedBytes: UInt64? = nil, seconds: Double? = nil) {
         self.bundleID = bundleID
         self.have = have
         self.total = total
@@ -63,6 +72,10 @@ public struct BundleProgress: Codable, Hashable, Sendable {
         self.complete = complete
         self.staged = staged
         self.error = error
+        self.wanInBytes = wanInBytes
+        self.wanOutBytes = wanOutBytes
+        self.servedBytes = servedBytes
+        self.seconds = seconds
     }
 }
 

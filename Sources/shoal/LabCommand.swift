@@ -1,0 +1,301 @@
+import ArgumentParser
+import Foundation
+import ShoalBundle
+import ShoalCrypto
+import ShoalLab
+import ShoalStorage
+import ShoalTLS
+import ShoalTopology
+import ShoalWire
+
+struct LabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract: "The emulated datacenter on this machine.",
+        subcommands: [LabRun.self]
+    )
+}
+
+struct LabRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Build the datacenter of a topology, distribute a bundle to every host, report, tear down.",
+        discussion: """
+            As root: every host in its own network namespace, each site a bridge behind a router, every \
+            link shaped with HTB at the topology's rates. Otherwise: loopback addresses, rates NOT \
+            enforced (the report says mode "loopback"). Starts the CA, the coordinator, the seed and one \
+            peer per host as separate processes, distributes, waits until every host has the verified \
+            image staged, then reports completion time against the lower bound, WAN copies per site, \
+            origin egress, and per-host time, image check and peak memory. Everything it made is removed \
+            at the end, also on failure or Ctrl-C.
+            """
+    )
+
+    @Argument(help: "Topology file (YAML).") var topology: String
+    @Option(help: "Bundle to distribute (default: a 64 MiB sample image bundled on the spot).") var bundle: String?
+    @Option(help: "Write the JSON report here.") var report: String?
+    @Option(help: "Give up after this many seconds of distribution.") var timeout: Double = 900
+    @Option(help: "Keep the work directory (logs, stores, staged images) here instead of a temporary one.") var keep: String?
+    @Flag(help: "Use loopback addresses even when network namespaces are available.") var loopback = false
+
+    func run() throws {
+        try reportingErrors {
+            let topo: Topology
+            do { topo = try Topology.parse(yaml: try String(contentsOfFile: topology, encoding: .utf8)) } catch { throw CLIError(message: "\(topology): \(error)") }
+            let work = keep ?? NSTemporaryDirectory() + "shoal-lab-\(getpid())"
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
+            let runner = try LabRunner(topology: topo, work: work, useNamespaces: !loopback && NetworkLab.isSupported, timeout: timeout)
+            runner.setTopologySource(topology)
+            let cancel = ([SIGINT, SIGTERM] as [Int32]).map { sig -> any DispatchSourceSignal in
+                signal(sig, SIG_IGN)
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler {
+                    Terminal.note("interrupted: tearing the lab down")
+                    runner.teardown()
+                    Glibc.exit(130)
+                }
+                s.resume()
+                return s
+            }
+            defer { cancel.forEach { $0.cancel() }; runner.teardown() }
+            let bundlePath = try bundle ?? runner.makeSampleBundle()
+            let result = try runner.run(bundlePath: bundlePath)
+            result.printTable()
+            if let report {
+                let data = try JSONSerialization.data(withJSONObject: result.json, options: [.prettyPrinted, .sortedKeys])
+                try data.write(to: URL(fileURLWithPath: report))
+                print("report: \(report)")
+            }
+            guard result.allImagesOK else { throw CLIError(message: "some hosts did not end with the exact image") }
+        }
+    }
+}
+
+/// Drives one lab run: certificates, processes, distribution, measurement, teardown.
+final class LabRunner: @unchecked Sendable {
+    // Invariant: used from the command's thread; `teardown` may also run from the signal handler
+    // (the lab's teardown is idempotent and thread-safe).
+    let topology: Topology
+    let work: String
+    let lab: any Lab
+    let timeout: Double
+    let shoal: String
+    let coordinatorPort = 7700
+    let peerPort = 7701
+
+    init(topology: Topology, work: String, useNamespaces: Bool, timeout: Double) throws {
+        self.topology = topology
+        self.work = work
+        self.timeout = timeout
+        self.shoal = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        do {
+            lab = useNamespaces ? try NetworkLab.build(topology: topology) : try LoopbackLab(topology: topology)
+        } catch {
+            throw CLIError(message: "cannot build the lab: \(error)")
+        }
+        Terminal.note("lab: mode \(lab.mode), \(topology.sites.count) sites, \(topology.hosts.count) hosts, work dir \(work)")
+    }
+
+    func teardown() { lab.teardown() }
+
+    func makeSampleBundle() throws -> String {
+        let image = work + "/sample.img", bundle = work + "/sample.shoal"
+        try SampleImage.write(to: image, size: 64 << 20)
+        var options = BundleCreator.Options(name: "lab-sample")
+        options.regionSize = 1 << 20
+        _ = try BundleCreator(options: options).create(image: image, output: bundle)
+        return bundle
+    }
+
+    struct Result {
+        var mode: String
+        var bundleBytes: UInt64
+        var completion: Double
+        var bound: LowerBound
+        var originEgress: UInt64
+        var sites: [String: (inBytes: UInt64, outBytes: UInt64)]
+        var hosts: [String: (site: String, seconds: Double?, imageOK: Bool, peakRSS: UInt64?)]
+        var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
+
+        var json: [String: Any] {
+            var sitesJSON: [String: Any] = [:]
+            for (name, s) in sites {
+                sitesJSON[name] = ["wan_in_bytes": s.inBytes, "wan_out_bytes": s.outBytes,
+                                   "wan_in_copies": Double(s.inBytes) / Double(bundleBytes), "wan_out_copies": Double(s.outBytes) / Double(bundleBytes)]
+            }
+            var hostsJSON: [String: Any] = [:]
+            for (name, h) in hosts {
+                var o: [String: Any] = ["site": h.site, "image_ok": h.imageOK]
+                o["seconds"] = h.seconds ?? NSNull()
+                o["peak_rss_bytes"] = h.peakRSS ?? NSNull()
+                hostsJSON[name] = o
+            }
+            return [
+                "mode": mode, "bundle_bytes": bundleBytes, "completion_seconds": completion, "bound_seconds": bound.seconds,
+                "ratio_to_bound": completion / bound.seconds, "bound_binding": "\(bound.binding)",
+                "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
+                "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": mode == "netns",
+            ]
+        }
+
+        func printTable() {
+            print(String(format: "mode %@: %.2f s for %@ (bound %.2f s, %@) → %.3f× the bound", mode, completion,
+                         Format.bytes(bundleBytes), bound.seconds, "\(bound.binding)", completion / bound.seconds))
+            print(String(format: "origin egress: %.3f copies of the bundle", Double(originEgress) / Double(bundleBytes)))
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            print("site      WAN in (copies)   WAN out (copies)")
+            for name in sites.keys.sorted() {
+                let s = sites[name]!
+                print(pad(name, 10) + pad(String(format: "%.3f", Double(s.inBytes) / Double(bundleBytes)), 18) + String(format: "%.3f", Double(s.outBytes) / Double(bundleBytes)))
+            }
+            print("host      site      seconds   image   peak RSS")
+            for name in hosts.keys.sorted() {
+                let h = hosts[name]!
+                print(pad(name, 10) + pad(h.site, 10) + pad(h.seconds.map { String(format: "%.2f", $0) } ?? "-", 10)
+                      + pad(h.imageOK ? "ok" : "WRONG", 8) + (h.peakRSS.map { Format.bytes($0) } ?? "-"))
+            }
+        }
+    }
+
+    private func tlsDir(_ name: String) -> String { work + "/tls/" + name }
+
+    func run(bundlePath: String) throws -> Result {
+        let file = try BundleFile(path: bundlePath)
+        let manifest = file.manifest
+        let bundleBytes = manifest.storedSize
+        // Certificates: coordinator and operator and seeds at the origin, one per host.
+        let ca = try FleetCA.create(name: "Shoal lab CA")
+        let origin = topology.origin.name
+        try ca.issue(FleetIdentity(host: "coordinator", site: origin, role: .coordinator), into: tlsDir("coordinator"))
+        try ca.issue(FleetIdentity(host: "operator", site: origin, role: .operator_), into: tlsDir("operator"))
+        for seed in topology.origin.seeds { try ca.issue(FleetIdentity(host: seed, site: origin, role: .seed), into: tlsDir(seed)) }
+        for h in topology.hosts { try ca.issue(FleetIdentity(host: h.name, site: h.site, role: .peer), into: tlsDir(h.name)) }
+
+        let coordinatorAddress = "\(lab.originAddress):\(coordinatorPort)"
+        let topologyPath = work + "/topology.yaml"
+        try? FileManager.default.removeItem(atPath: topologyPath)
+        try FileManager.default.copyItem(atPath: resolvedTopologyPath(), toPath: topologyPath)
+        _ = try lab.spawn(in: origin, executable: shoal, arguments: [
+            "coordinator", "--topology", topologyPath, "--listen", coordinatorAddress, "--tls", tlsDir("coordinator"),
+            "--state", work + "/coordinator.json", "--live-timeout", "5",
+        ], environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
+        usleep(300_000)
+        let seedName = topology.origin.seeds.first ?? "seed"
+        _ = try lab.spawn(in: seedName, executable: shoal, arguments: [
+            "seed", bundlePath, "--listen", "\(lab.address(of: seedName)):\(peerPort)", "--advertise", lab.address(of: seedName),
+            "--coordinator", coordinatorAddress, "--tls", tlsDir(seedName),
+        ], environment: nil, stdout: work + "/\(seedName).log", stderr: work + "/\(seedName).log")
+        var peers: [String: LabProcess] = [:]
+        for h in topology.hosts {
+            let address = lab.address(of: h.name)
+            peers[h.name] = try lab.spawn(in: h.name, executable: shoal, arguments: [
+                "peer", "--listen", "\(address):\(peerPort)", "--advertise", address, "--coordinator", coordinatorAddress,
+                "--tls", tlsDir(h.name), "--store", work + "/store-\(h.name)", "--stage", work + "/stage-\(h.name).img",
+            ], environment: nil, stdout: work + "/\(h.name).log", stderr: work + "/\(h.name).log")
+        }
+        // Wait until every node has announced.
+        let everyone = topology.origin.seeds + topology.hosts.map(\.name)
+        let joinDeadline = Date().addingTimeInterval(30)
+        while true {
+            if let s = try? status(), Set(s.hosts.filter(\.alive).map(\.host)).isSuperset(of: everyone) { break }
+            guard Date() < joinDeadline else { throw CLIError(message: "not every node reached the coordinator within 30 s (logs in \(work))") }
+            usleep(200_000)
+        }
+        if let net = lab as? NetworkLab { try net.resetCounters() }
+        let start = Date()
+        let distribute = try lab.spawn(in: origin, executable: shoal, arguments: [
+            "distribute", bundlePath, "--coordinator", coordinatorAddress, "--tls", tlsDir("operator"), "--hosts", "all",
+        ], environment: nil, stdout: work + "/distribute.log", stderr: work + "/distribute.log")
+        _ = distribute.waitUntilExit(timeout: 30)
+        guard distribute.exitStatus == 0 else { throw CLIError(message: "distribute failed (see \(work)/distribute.log)") }
+        Terminal.note("distributing \(Format.bytes(bundleBytes)) (\(manifest.frames.count) chunks) to \(topology.hosts.count) hosts")
+
+        var done: [String: Double] = [:]
+        var last: StatusReport?
+        let id = file.bundleID.hex
+        while done.count < topology.hosts.count {
+            guard Date().timeIntervalSince(start) < timeout else {
+                throw CLIError(message: "timed out after \(Int(timeout)) s with \(done.count)/\(topology.hosts.count) hosts done (logs in \(work))")
+            }
+            usleep(100_000)
+            guard let s = try? status() else { continue }
+            last = s
+            let now = Date().timeIntervalSince(start)
+            for h in s.hosts where done[h.host] == nil && topology.host(named: h.host) != nil {
+                if let b = h.bundles.first(where: { $0.bundleID == id }), b.complete, b.staged { done[h.host] = now }
+                if let b = h.bundles.first(where: { $0.bundleID == id }), let e = b.error { throw CLIError(message: "\(h.host): \(e)") }
+            }
+            if Terminal.isInteractive {
+                let have = s.hosts.flatMap { $0.bundles.filter { $0.bundleID == id }.map(\.have) }.reduce(0, +)
+                FileHandle.standardError.write(Data(String(format: "\r  %.1f s: %d/%d hosts done, %d/%d chunks   ", now, done.count, topology.hosts.count,
+                                                           have, manifest.frames.count * (topology.hosts.count + 1)).utf8))
+            }
+        }
+        let completion = done.values.max() ?? 0
+        if Terminal.isInteractive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+
+        // Measurements, before anything stops.
+        var sites: [String: (UInt64, UInt64)] = [:]
+        var originEgress: UInt64 = 0
+        if let net = lab as? NetworkLab {
+            for s in topology.sites { sites[s.name] = try net.wanCounters(site: s.name) }
+            originEgress = try net.originEgressBytes
+        } else if let last {
+            // Loopback: the nodes' own accounting of chunk bytes that crossed a site boundary.
+            for site in topology.sites {
+                let hosts = last.hosts.filter { $0.site == site.name }
+                let bundles = hosts.flatMap { $0.bundles.filter { $0.bundleID == id } }
+                sites[site.name] = (bundles.compactMap(\.wanInBytes).reduce(0, +), bundles.compactMap(\.wanOutBytes).reduce(0, +))
+            }
+            originEgress = last.hosts.filter { $0.site == origin }.flatMap { $0.bundles.filter { $0.bundleID == id } }.compactMap(\.servedBytes).reduce(0, +)
+        }
+        var hosts: [String: (String, Double?, Bool, UInt64?)] = [:]
+        for h in topology.hosts {
+            let rss = peers[h.name].flatMap { Self.peakRSS(pid: $0.pid) }
+            let ok = (try? Self.hashFile(work + "/stage-\(h.name).img", length: manifest.imageSize)) == manifest.imageDigest
+            hosts[h.name] = (h.site, done[h.name], ok, rss)
+        }
+        let bound = topology.lowerBound(bundleBytes: bundleBytes)
+        return Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
+                      sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
+                      hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) })
+    }
+
+    private var topologySource: String?
+    func resolvedTopologyPath() -> String { topologySource ?? "" }
+    func setTopologySource(_ path: String) { topologySource = path }
+
+    func status() throws -> StatusReport {
+        let out = work + "/status.json"
+        let p = try lab.spawn(in: topology.origin.name, executable: shoal, arguments: [
+            "status", "--coordinator", "\(lab.originAddress):\(coordinatorPort)", "--tls", tlsDir("operator"), "--json",
+        ], environment: nil, stdout: out, stderr: nil)
+        _ = p.waitUntilExit(timeout: 10)
+        guard p.exitStatus == 0, let data = FileManager.default.contents(atPath: out) else { throw CLIError(message: "status failed") }
+        return try JSONDecoder().decode(StatusReport.self, from: data)
+    }
+
+    static func peakRSS(pid: Int32) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { UInt64($0) }.first
+            return kb.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    static func hashFile(_ path: String, length: UInt64) throws -> Digest {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CLIError(message: "cannot read \(path)") }
+        defer { try? handle.close() }
+        let hasher = SHA256Hasher()
+        var remaining = length
+        while remaining > 0 {
+            let data = handle.readData(ofLength: Int(min(remaining, 4 << 20)))
+            if data.isEmpty { break }
+            hasher.update(Array(data))
+            remaining -= UInt64(data.count)
+        }
+        return hasher.finalize()
+    }
+}
