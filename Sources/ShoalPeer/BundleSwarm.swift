@@ -213,7 +213,8 @@ final class BundleSwarm: @unchecked Sendable {
         var actions: [PeerSession<ContinuousClock.Instant>.Action]
         if index < chunkCount, source.has(index), let bytes = try? cache.get(index, from: source),
             Int(block.offset) + Int(block.length) <= bytes.count {
-            let slice = Array(bytes[Int(block.offset)..<Int(block.offset) + Int(block.length)])
+            var slice = Array(bytes[Int(block.offset)..<Int(block.offset) + Int(block.length)])
+            if node.configuration.corruptServing, !slice.isEmpty { slice[slice.count / 2] ^= 0x5A }
             actions = c.session.pieceReady(for: block, bytes: slice, now: clock.now)
             servedBytes += UInt64(slice.count)
             if c.peer.site != node.identity.site { wanOutBytes += UInt64(slice.count) }

@@ -30,6 +30,8 @@ public final class PeerNode: @unchecked Sendable {
         public var seedBundles: [String] = []
         public var announceInterval: Double = 1
         public var maxOutstandingBlocks = 16
+        /// Fault injection for tests and the lab: flip a byte in every block served.
+        public var corruptServing = false
         public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
 
         public init(coordinator: String) { self.coordinator = coordinator }

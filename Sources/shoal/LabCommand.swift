@@ -37,6 +37,10 @@ struct LabRun: ParsableCommand {
     @Option(help: "Give up after this many seconds of distribution.") var timeout: Double = 900
     @Option(help: "Keep the work directory (logs, stores, staged images) here instead of a temporary one.") var keep: String?
     @Flag(help: "Use loopback addresses even when network namespaces are available.") var loopback = false
+    @Option(help: "Fault: this host serves corrupt chunks (it must be caught, banned and reported).") var corrupt: [String] = []
+    @Option(help: "Fault: kill -9 this host's peer during the distribution, then restart it.") var killPeer: String?
+    @Option(help: "Seconds after the start of the distribution to kill --kill-peer.") var killAfter: Double = 1
+    @Flag(help: "Fault: kill the seed as soon as every site holds a full copy.") var killSeed = false
 
     func run() throws {
         try reportingErrors {
@@ -47,6 +51,8 @@ struct LabRun: ParsableCommand {
             defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
             let runner = try LabRunner(topology: topo, work: work, useNamespaces: !loopback && NetworkLab.isSupported, timeout: timeout)
             runner.setTopologySource(topology)
+            runner.faults = .init(corrupt: Set(corrupt), killPeer: killPeer, killAfter: killAfter, killSeed: killSeed)
+            for h in corrupt + [killPeer].compactMap({ $0 }) where topo.host(named: h) == nil { throw CLIError(message: "no host \(h) in the topology") }
             let cancel = ([SIGINT, SIGTERM] as [Int32]).map { sig -> any DispatchSourceSignal in
                 signal(sig, SIG_IGN)
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -84,6 +90,15 @@ final class LabRunner: @unchecked Sendable {
     let coordinatorPort = 7700
     let peerPort = 7701
 
+    struct Faults {
+        var corrupt: Set<String> = []
+        var killPeer: String?
+        var killAfter: Double = 1
+        var killSeed = false
+    }
+    var faults = Faults()
+    private var events: [String] = []
+
     init(topology: Topology, work: String, useNamespaces: Bool, timeout: Double) throws {
         self.topology = topology
         self.work = work
@@ -116,13 +131,20 @@ final class LabRunner: @unchecked Sendable {
         var originEgress: UInt64
         var sites: [String: (inBytes: UInt64, outBytes: UInt64)]
         var hosts: [String: (site: String, seconds: Double?, imageOK: Bool, peakRSS: UInt64?)]
+        /// Chunk bytes that entered each site, by the nodes' own accounting (exactly one bundle per
+        /// site when the WAN rule held and nobody died).
+        var chunkBytesIn: [String: UInt64] = [:]
+        var events: [String] = []
+        var badPeerReports: [String] = []
         var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
 
         var json: [String: Any] {
             var sitesJSON: [String: Any] = [:]
             for (name, s) in sites {
                 sitesJSON[name] = ["wan_in_bytes": s.inBytes, "wan_out_bytes": s.outBytes,
-                                   "wan_in_copies": Double(s.inBytes) / Double(bundleBytes), "wan_out_copies": Double(s.outBytes) / Double(bundleBytes)]
+                                   "wan_in_copies": Double(s.inBytes) / Double(bundleBytes), "wan_out_copies": Double(s.outBytes) / Double(bundleBytes),
+                                   "chunk_bytes_in": chunkBytesIn[name] ?? 0,
+                                   "chunk_copies_in": Double(chunkBytesIn[name] ?? 0) / Double(bundleBytes)]
             }
             var hostsJSON: [String: Any] = [:]
             for (name, h) in hosts {
@@ -136,6 +158,7 @@ final class LabRunner: @unchecked Sendable {
                 "ratio_to_bound": completion / bound.seconds, "bound_binding": "\(bound.binding)",
                 "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
                 "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": mode == "netns",
+                "events": events, "bad_peer_reports": badPeerReports,
             ]
         }
 
@@ -144,11 +167,15 @@ final class LabRunner: @unchecked Sendable {
                          Format.bytes(bundleBytes), bound.seconds, "\(bound.binding)", completion / bound.seconds))
             print(String(format: "origin egress: %.3f copies of the bundle", Double(originEgress) / Double(bundleBytes)))
             func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-            print("site      WAN in (copies)   WAN out (copies)")
+            print("site      WAN in (copies)   WAN out (copies)   chunk bytes in (copies)")
             for name in sites.keys.sorted() {
                 let s = sites[name]!
-                print(pad(name, 10) + pad(String(format: "%.3f", Double(s.inBytes) / Double(bundleBytes)), 18) + String(format: "%.3f", Double(s.outBytes) / Double(bundleBytes)))
+                print(pad(name, 10) + pad(String(format: "%.3f", Double(s.inBytes) / Double(bundleBytes)), 18)
+                      + pad(String(format: "%.3f", Double(s.outBytes) / Double(bundleBytes)), 19)
+                      + String(format: "%.3f", Double(chunkBytesIn[name] ?? 0) / Double(bundleBytes)))
             }
+            for e in events { print("event: \(e)") }
+            for r in badPeerReports { print("bad peer: \(r)") }
             print("host      site      seconds   image   peak RSS")
             for name in hosts.keys.sorted() {
                 let h = hosts[name]!
@@ -182,18 +209,22 @@ final class LabRunner: @unchecked Sendable {
         ], environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
         usleep(300_000)
         let seedName = topology.origin.seeds.first ?? "seed"
-        _ = try lab.spawn(in: seedName, executable: shoal, arguments: [
+        let seedProcess = try lab.spawn(in: seedName, executable: shoal, arguments: [
             "seed", bundlePath, "--listen", "\(lab.address(of: seedName)):\(peerPort)", "--advertise", lab.address(of: seedName),
             "--coordinator", coordinatorAddress, "--tls", tlsDir(seedName),
         ], environment: nil, stdout: work + "/\(seedName).log", stderr: work + "/\(seedName).log")
         var peers: [String: LabProcess] = [:]
-        for h in topology.hosts {
-            let address = lab.address(of: h.name)
-            peers[h.name] = try lab.spawn(in: h.name, executable: shoal, arguments: [
+        func startPeer(_ name: String) throws -> LabProcess {
+            let address = lab.address(of: name)
+            var args = [
                 "peer", "--listen", "\(address):\(peerPort)", "--advertise", address, "--coordinator", coordinatorAddress,
-                "--tls", tlsDir(h.name), "--store", work + "/store-\(h.name)", "--stage", work + "/stage-\(h.name).img",
-            ], environment: nil, stdout: work + "/\(h.name).log", stderr: work + "/\(h.name).log")
+                "--tls", tlsDir(name), "--store", work + "/store-\(name)", "--stage", work + "/stage-\(name).img",
+            ]
+            if faults.corrupt.contains(name) { args += ["--fault", "corrupt-serving"] }
+            return try lab.spawn(in: name, executable: shoal, arguments: args, environment: nil,
+                                 stdout: work + "/\(name).log", stderr: work + "/\(name).log")
         }
+        for h in topology.hosts { peers[h.name] = try startPeer(h.name) }
         // Wait until every node has announced.
         let everyone = topology.origin.seeds + topology.hosts.map(\.name)
         let joinDeadline = Date().addingTimeInterval(30)
@@ -214,7 +245,18 @@ final class LabRunner: @unchecked Sendable {
         var done: [String: Double] = [:]
         var last: StatusReport?
         let id = file.bundleID.hex
+        var killed = false, seedKilled = false
         while done.count < topology.hosts.count {
+            let elapsed = Date().timeIntervalSince(start)
+            if let victim = faults.killPeer, !killed, elapsed >= faults.killAfter, let p = peers[victim] {
+                killed = true
+                p.kill()
+                _ = p.waitUntilExit(timeout: 5)
+                events.append(String(format: "%.2f s: kill -9 %@", elapsed, victim))
+                usleep(500_000)
+                peers[victim] = try startPeer(victim)
+                events.append(String(format: "%.2f s: restarted %@", Date().timeIntervalSince(start), victim))
+            }
             guard Date().timeIntervalSince(start) < timeout else {
                 throw CLIError(message: "timed out after \(Int(timeout)) s with \(done.count)/\(topology.hosts.count) hosts done (logs in \(work))")
             }
@@ -222,6 +264,18 @@ final class LabRunner: @unchecked Sendable {
             guard let s = try? status() else { continue }
             last = s
             let now = Date().timeIntervalSince(start)
+            if faults.killSeed, !seedKilled {
+                // Every site holds a full copy once the chunk bytes that entered it add up to the bundle.
+                let everySite = topology.sites.allSatisfy { site in
+                    s.hosts.filter { $0.site == site.name }.flatMap { $0.bundles.filter { $0.bundleID == id } }
+                        .compactMap(\.wanInBytes).reduce(0, +) >= bundleBytes
+                }
+                if everySite {
+                    seedProcess.kill()
+                    seedKilled = true
+                    events.append(String(format: "%.2f s: every site holds a copy; kill -9 the seed", now))
+                }
+            }
             for h in s.hosts where done[h.host] == nil && topology.host(named: h.host) != nil {
                 if let b = h.bundles.first(where: { $0.bundleID == id }), b.complete, b.staged { done[h.host] = now }
                 if let b = h.bundles.first(where: { $0.bundleID == id }), let e = b.error { throw CLIError(message: "\(h.host): \(e)") }
@@ -238,6 +292,11 @@ final class LabRunner: @unchecked Sendable {
         // Measurements, before anything stops.
         var sites: [String: (UInt64, UInt64)] = [:]
         var originEgress: UInt64 = 0
+        var chunkBytesIn: [String: UInt64] = [:]
+        for site in topology.sites {
+            chunkBytesIn[site.name] = (last?.hosts ?? []).filter { $0.site == site.name }
+                .flatMap { $0.bundles.filter { $0.bundleID == id } }.compactMap(\.wanInBytes).reduce(0, +)
+        }
         if let net = lab as? NetworkLab {
             for s in topology.sites { sites[s.name] = try net.wanCounters(site: s.name) }
             originEgress = try net.originEgressBytes
@@ -259,7 +318,8 @@ final class LabRunner: @unchecked Sendable {
         let bound = topology.lowerBound(bundleBytes: bundleBytes)
         return Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
-                      hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) })
+                      hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },
+                      chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [])
     }
 
     private var topologySource: String?

@@ -44,6 +44,7 @@ struct PeerCommand: ParsableCommand {
     @Option(name: .long, help: "Trusted Ed25519 public key (PEM); repeatable. Unsigned bundles are then refused.") var trust: [String] = []
     @Option(help: "Key file for encrypted bundles (needed only to stage them).") var key: String?
     @Option(help: "Seconds between announces to the coordinator.") var announceInterval: Double = 1
+    @Option(help: .hidden) var fault: String?
 
     func run() throws {
         try reportingErrors {
@@ -58,6 +59,11 @@ struct PeerCommand: ParsableCommand {
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
             if let key { config.key = try KeyFiles.symmetricKey(key) }
             config.announceInterval = announceInterval
+            switch fault {
+            case nil: break
+            case "corrupt-serving": config.corruptServing = true  // test fault injection: serve corrupt blocks
+            case let f?: throw CLIError(message: "unknown --fault \(f)")
+            }
             try runNode(config, tls: context)
         }
     }
