@@ -72,21 +72,27 @@ final class BundleSwarm: @unchecked Sendable {
     var progress: BundleProgress {
         let held = isSeed ? chunkCount : (store?.heldCount ?? 0)
         let bytes = (0..<chunkCount).filter { source.has($0) }.reduce(UInt64(0)) { $0 + UInt64(manifest.manifest.frames[$1].storedLength) }
-        return BundleProgress(bundleID: bundleID, have: held, total: chunkCount, bytes: bytes, complete: isComplete && (writer == nil || staged),
-                              staged: staged, error: stagingError, wanInBytes: wanInBytes, wanOutBytes: wanOutBytes,
-                              servedBytes: servedBytes, seconds: completedAt.map { $0.timeIntervalSince(started) })
+        var p = BundleProgress(bundleID: bundleID, have: held, total: chunkCount, bytes: bytes, complete: isComplete && (writer == nil || staged),
+                               staged: staged, error: stagingError, wanInBytes: wanInBytes, wanOutBytes: wanOutBytes,
+                               servedBytes: servedBytes, seconds: completedAt.map { $0.timeIntervalSince(started) })
+        p.haveBits = Data(have.bytes).base64EncodedString()
+        return p
     }
 
     // MARK: jobs from the coordinator
 
     func update(job: Job) {
         self.job = job
-        for host in job.banned where banned[host] == nil { banned[host] = "banned by the coordinator" }
+        for host in job.banned where banned[host] == nil {
+            banned[host] = "banned by the coordinator"
+            picker?.ban(host: host)
+        }
         let plan = SwarmPlan(chunkCount: chunkCount, origin: job.plan.origin, sites: job.plan.sites, down: Set(job.plan.down), epoch: UInt64(job.plan.epoch))
         if !isSeed {
             if picker == nil {
                 picker = PiecePicker(me: node.identity.host, site: node.identity.site,
                                      chunkLengths: manifest.manifest.frames.map { Int($0.storedLength) }, plan: plan, have: have)
+                for host in banned.keys { picker!.ban(host: host) }
             } else {
                 picker!.updatePlan(plan)
             }

@@ -25,7 +25,9 @@ public struct PeerID: Hashable, Comparable, Sendable, CustomStringConvertible {
 ///    for chunk `c` only if we are `plan.ingressHost(site: ourSite, chunk: c)`, the peer is
 ///    `plan.wanSource(site: ourSite, chunk: c)` (the seed for `.origin`, any peer of that site
 ///    for `.site`), and no peer of our site already announced `c`. Peers of our own site may be
-///    asked for anything they have. Nothing is ever requested twice across the WAN.
+///    asked for anything they have. Nothing is ever requested twice across the WAN, and a chunk
+///    fetched over the WAN comes from one peer (so a bad copy has exactly one culprit); if that
+///    peer goes away, another allowed source continues from the blocks already received.
 /// 3. **Order**: chunks already being fetched first (oldest first), then new chunks rarest first
 ///    by in-site availability (how many non-banned peers of our site announced it), ties broken by
 ///    an order seeded by our host name, so hosts with the same view start on different chunks.
@@ -38,13 +40,18 @@ public struct PeerID: Hashable, Comparable, Sendable, CustomStringConvertible {
 ///    ``blockReceived(from:_:)`` reports the chunk; the owner checks it against the manifest and
 ///    calls ``chunkVerified(_:)`` or ``chunkFailed(_:blame:)``. A failed chunk is fetched again
 ///    from scratch and the guilty peer (its host) is banned: it is never asked again, even when it
-///    reconnects under another ``PeerID``.
+///    reconnects under another ``PeerID``, and blocks it sent for other chunks are discarded.
+///    ``ban(host:)`` does the same for a host the coordinator reports.
 ///
 /// Blocks are `blockSize` bytes at offsets `0, blockSize, 2·blockSize, …` of a chunk's stored
 /// bytes; the last block of a chunk is shorter when the chunk length is not a multiple.
 ///
-/// Costs: ``nextRequests(for:limit:)`` scans the missing chunks once (O(chunks + active blocks));
-/// everything else is proportional to the blocks or chunks it touches.
+/// Costs: ``nextRequests(for:limit:)`` scans the two have-sets a byte at a time and the started
+/// chunks (O(chunks / 8 + candidates + active blocks)); everything else is proportional to the
+/// blocks or chunks it touches (a have-set change: O(chunks)).
+///
+/// The picker decides *what* to ask for; the owner decides *when* and *how much*: per-connection
+/// pipeline depth (`limit`), upload slots, rate limits, and which connections to serve first.
 ///
 /// ```swift
 /// var picker = PiecePicker(me: "fra-07", site: "fra", chunkLengths: manifest.storedLengths,
@@ -87,6 +94,7 @@ public struct PiecePicker: Sendable {
         var have: Bitfield
         var outstanding: Set<BlockRequest> = []
         var banned: Bool
+        var wanCode: Int
 
         var countsForAvailability: Bool { inSite && !banned }
     }
@@ -95,42 +103,59 @@ public struct PiecePicker: Sendable {
     private struct Progress {
         /// Peers with an outstanding request, per block (usually zero or one).
         var requesters: [[PeerID]]
-        var received: [Bool]
+        /// Who sent each block (`nil`: not received yet).
+        var sender: [PeerID?]
         var receivedCount = 0
         /// Blocks neither received nor requested.
         var unrequested: Int
-        /// Who sent the received blocks (peer and host, kept after the peer left).
-        var contributors: [PeerID: String] = [:]
+        /// The host of every peer in `sender` (kept after the peer left).
+        var senderHost: [PeerID: String] = [:]
         /// Start order: older chunks are finished first.
         var order: Int
-        /// After a failure nobody could be blamed for: take every block from one peer, so the next
-        /// failure has a single culprit.
-        var singleSource = false
+        /// Whether every block must come from one peer, `source` (chosen by the first request).
+        var pin: Pin?
         var source: PeerID?
+
+        var blockCount: Int { sender.count }
+
+        func received(_ index: Int) -> Bool { sender[index] != nil }
 
         init(blocks: Int, order: Int) {
             requesters = Array(repeating: [], count: blocks)
-            received = Array(repeating: false, count: blocks)
+            sender = Array(repeating: nil, count: blocks)
             unrequested = blocks
             self.order = order
         }
     }
 
-    /// What the WAN rule allows for one chunk, for us.
-    private enum WANRule: Hashable {
-        /// We are not the chunk's ingress host: in-site peers only.
-        case inSiteOnly
-        /// We are the ingress host and fetch from the origin seed.
-        case origin
-        /// We are the ingress host and fetch from peers of this site.
-        case site(String)
+    /// Why a chunk's blocks must all come from one peer.
+    private enum Pin {
+        /// It is fetched over the WAN: a bad copy then has one culprit and crosses the WAN once.
+        /// If the source goes away, another allowed WAN source continues from the blocks received.
+        case wan
+        /// It failed verification and nobody could be blamed: the next failure will have one
+        /// culprit. If the source goes away, the chunk starts over.
+        case retry
     }
+
+    /// What the WAN rule allows for a chunk, for us: `notIngress` (in-site peers only), `fromOrigin`
+    /// (we are its ingress host and fetch it from the seed), or the index in `plan.sites` of the
+    /// site we relay it from. A peer's `wanCode` is `fromOrigin` for the seed, else the index of
+    /// its site in `plan.sites` (`unknownSite` if none); a WAN peer may serve a chunk iff the codes
+    /// match.
+    private static let notIngress = -2
+    private static let fromOrigin = -1
+    private static let unknownSite = -3
 
     private var peers: [PeerID: Peer] = [:]
     private var bannedHosts: Set<String> = []
     /// Per chunk: in-site, non-banned peers that announced it.
     private var availability: [Int]
-    private var wanRules: [WANRule]
+    private var wanRules: [Int]
+    /// Per chunk: a fixed pseudo-random order seeded by our host name (the rarest-first tie-break).
+    private let tieOrder: [UInt64]
+    /// Per chunk: it has `progress` (same as `progress[chunk] != nil`, cheaper to test).
+    private var started: [Bool]
     private var progress: [Progress?]
     /// Chunks with progress, in start order.
     private var active: [Int] = []
@@ -139,7 +164,6 @@ public struct PiecePicker: Sendable {
     /// Blocks of missing chunks neither received nor requested; 0 means end game.
     private var openBlocks: Int
     private var nextOrder = 0
-    private let tieSeed: UInt64
 
     /// A picker for one bundle.
     ///
@@ -173,7 +197,9 @@ public struct PiecePicker: Sendable {
         self.availability = Array(repeating: 0, count: chunkLengths.count)
         self.progress = Array(repeating: nil, count: chunkLengths.count)
         self.wanRules = []
-        self.tieSeed = StableHash.fnv1a(me)
+        let seed = StableHash.fnv1a(me)
+        self.tieOrder = chunkLengths.indices.map { StableHash.mix(seed ^ UInt64($0)) }
+        self.started = Array(repeating: false, count: chunkLengths.count)
         var open = 0
         for chunk in chunkLengths.indices where !have[chunk] {
             open += (chunkLengths[chunk] + blockSize - 1) / blockSize
@@ -237,7 +263,8 @@ public struct PiecePicker: Sendable {
         precondition(peers[id] == nil, "\(id) joined twice")
         peers[id] = Peer(
             host: host, site: site, isOrigin: isOrigin, inSite: site == self.site && !isOrigin,
-            have: Bitfield(count: chunkLengths.count), banned: bannedHosts.contains(host))
+            have: Bitfield(count: chunkLengths.count), banned: bannedHosts.contains(host),
+            wanCode: Self.wanCode(site: site, isOrigin: isOrigin, plan: plan))
     }
 
     /// The connection to `id` is gone: its outstanding requests become requestable again. Blocks
@@ -247,9 +274,9 @@ public struct PiecePicker: Sendable {
         for request in peer.outstanding { forget(request, at: id) }
         if peer.countsForAvailability { adjustAvailability(peer.have, by: -1) }
         peers[id] = nil
-        // A chunk that must come from one peer and was coming from this one starts over.
-        for chunk in active where progress[chunk]?.source == id && progress[chunk]?.singleSource == true {
-            restart(chunk)
+        // Chunks pinned to this peer: a retry starts over, a WAN fetch may continue elsewhere.
+        for chunk in active where progress[chunk]?.source == id {
+            if progress[chunk]!.pin == .retry { restart(chunk) } else { progress[chunk]!.source = nil }
         }
     }
 
@@ -281,6 +308,9 @@ public struct PiecePicker: Sendable {
         guard newPlan.epoch >= plan.epoch else { return }
         plan = newPlan
         wanRules = computeRules()
+        for id in peers.keys {
+            peers[id]!.wanCode = Self.wanCode(site: peers[id]!.site, isOrigin: peers[id]!.isOrigin, plan: plan)
+        }
     }
 
     // MARK: Requests
@@ -288,17 +318,14 @@ public struct PiecePicker: Sendable {
     /// Up to `limit` new block requests to send to `id`, already recorded as outstanding.
     ///
     /// Empty for an unknown or banned peer. See the type's documentation for the rules.
-    public mutating func nextRequests(for id: PeerID, limit requested: Int) -> [BlockRequest] {
-        guard requested > 0, let peer = peers[id], !peer.banned else { return [] }
-        var limit = requested
-        if !peer.inSite && !peer.isOrigin, let cap = relayCap() { limit = min(limit, cap) }
-        guard limit > 0 else { return [] }
+    public mutating func nextRequests(for id: PeerID, limit: Int) -> [BlockRequest] {
+        guard limit > 0, let peer = peers[id], !peer.banned else { return [] }
         var out: [BlockRequest] = []
 
         // 1. Finish what is started, oldest first.
         for chunk in active where out.count < limit {
             guard let state = progress[chunk], state.unrequested > 0, mayFetch(chunk, from: peer),
-                state.singleSource == false || state.source == nil || state.source == id
+                state.pin == nil || state.source == nil || state.source == id
             else { continue }
             take(chunk, from: id, limit: limit, into: &out)
         }
@@ -308,17 +335,27 @@ public struct PiecePicker: Sendable {
         if room > 0 {
             var best: [(availability: Int, tie: UInt64, chunk: Int)] = []
             best.reserveCapacity(room + 1)
-            for chunk in 0..<chunkLengths.count
-            where progress[chunk] == nil && !have[chunk] && peer.have[chunk] && mayFetch(chunk, from: peer) {
-                let key = (availability: availability[chunk], tie: StableHash.mix(tieSeed ^ UInt64(chunk)), chunk: chunk)
-                if best.count == room, let worst = best.last, (worst.availability, worst.tie) <= (key.availability, key.tie) {
-                    continue
+            // Chunks the peer has and we lack, a byte of the two bitfields at a time.
+            let theirs = peer.have.bytes
+            let ours = have.bytes
+            for byte in theirs.indices where theirs[byte] & ~ours[byte] != 0 {
+                var bits = theirs[byte] & ~ours[byte]
+                while bits != 0 {
+                    let bit = bits.leadingZeroBitCount
+                    bits &= ~(0x80 >> UInt8(bit))
+                    let chunk = byte << 3 | bit
+                    guard !started[chunk], wanAllows(chunk, from: peer) else { continue }
+                    let key = (availability: availability[chunk], tie: tieOrder[chunk], chunk: chunk)
+                    if best.count == room, let worst = best.last, (worst.availability, worst.tie) <= (key.availability, key.tie) {
+                        continue
+                    }
+                    let at = best.firstIndex { (key.availability, key.tie) < ($0.availability, $0.tie) } ?? best.count
+                    best.insert(key, at: at)
+                    if best.count > room { best.removeLast() }
                 }
-                let at = best.firstIndex { (key.availability, key.tie) < ($0.availability, $0.tie) } ?? best.count
-                best.insert(key, at: at)
-                if best.count > room { best.removeLast() }
             }
             for entry in best where out.count < limit {
+                started[entry.chunk] = true
                 progress[entry.chunk] = Progress(blocks: blockCount(entry.chunk), order: nextOrder)
                 nextOrder += 1
                 active.append(entry.chunk)
@@ -329,10 +366,10 @@ public struct PiecePicker: Sendable {
         // 3. End game: duplicate outstanding blocks to in-site peers.
         if out.count < limit, openBlocks == 0, peer.inSite, endGameCopies > 1 {
             for chunk in active where out.count < limit && peer.have[chunk] && !pending.contains(chunk) {
-                guard var state = progress[chunk], !state.singleSource else { continue }
-                for index in state.received.indices where out.count < limit {
+                guard var state = progress[chunk], state.pin == nil else { continue }
+                for index in 0..<state.blockCount where out.count < limit {
                     let requesters = state.requesters[index]
-                    guard !state.received[index], !requesters.isEmpty, requesters.count < endGameCopies,
+                    guard !state.received(index), !requesters.isEmpty, requesters.count < endGameCopies,
                         !requesters.contains(id)
                     else { continue }
                     state.requesters[index].append(id)
@@ -351,6 +388,31 @@ public struct PiecePicker: Sendable {
     public mutating func requestRejected(by id: PeerID, _ request: BlockRequest) {
         guard peers[id]?.outstanding.remove(request) != nil else { return }
         forget(request, at: id)
+    }
+
+    /// Bans `host` for this bundle (the coordinator reported it, or one of its chunks failed
+    /// here): its peers are never asked again, their outstanding requests become requestable
+    /// elsewhere, they no longer count for availability, and the blocks it sent for chunks still
+    /// being assembled are discarded and fetched again. A peer of that host that joins later joins
+    /// banned.
+    ///
+    /// - Returns: The joined peers of that host (disconnect them).
+    @discardableResult
+    public mutating func ban(host: String) -> [PeerID] {
+        bannedHosts.insert(host)
+        let ids = peers.keys.filter { peers[$0]!.host == host }.sorted()
+        for id in ids where !peers[id]!.banned {
+            let peer = peers[id]!
+            if peer.countsForAvailability { adjustAvailability(peer.have, by: -1) }
+            peers[id]!.banned = true
+            peers[id]!.outstanding = []
+            for request in peer.outstanding { forget(request, at: id) }
+        }
+        for chunk in active {
+            guard let hosts = progress[chunk]?.senderHost, hosts.values.contains(host) else { continue }
+            discardBlocks(of: chunk) { hosts[$0] == host }
+        }
+        return ids
     }
 
     // MARK: Blocks and chunks
@@ -377,11 +439,11 @@ public struct PiecePicker: Sendable {
             cancels.append((other, request))
         }
         state.requesters[index] = []
-        precondition(!state.received[index], "block received twice")  // it was outstanding, so not received
-        state.received[index] = true
+        precondition(!state.received(index), "block received twice")  // it was outstanding, so not received
+        state.sender[index] = id
         state.receivedCount += 1
-        state.contributors[id] = host
-        let complete = state.receivedCount == state.received.count
+        state.senderHost[id] = host
+        let complete = state.receivedCount == state.blockCount
         progress[chunk] = state
         if complete { pending.insert(chunk) }
         return (complete ? chunk : nil, cancels)
@@ -407,6 +469,7 @@ public struct PiecePicker: Sendable {
             }
             openBlocks -= state.unrequested
             progress[chunk] = nil
+            started[chunk] = false
             active.removeAll { $0 == chunk }
         } else {
             openBlocks -= blockCount(chunk)
@@ -424,11 +487,11 @@ public struct PiecePicker: Sendable {
     @discardableResult
     public mutating func chunkFailed(_ chunk: Int, blame: PeerID?) -> PeerID? {
         guard pending.remove(chunk) != nil, let state = progress[chunk] else { return nil }
-        let soleContributor = state.contributors.count == 1 ? state.contributors.first!.key : nil
-        let culprit = blame ?? soleContributor
-        let culpritHost = culprit.flatMap { peers[$0]?.host ?? state.contributors[$0] }
-        var fresh = Progress(blocks: state.received.count, order: state.order)
-        fresh.singleSource = culprit == nil
+        let senders = Set(state.sender.compactMap { $0 })
+        let culprit = blame ?? (senders.count == 1 ? senders.first : nil)
+        let culpritHost = culprit.flatMap { peers[$0]?.host ?? state.senderHost[$0] }
+        var fresh = Progress(blocks: state.blockCount, order: state.order)
+        fresh.pin = culprit == nil ? .retry : nil
         progress[chunk] = fresh
         openBlocks += fresh.unrequested
         if let culpritHost { ban(host: culpritHost) }
@@ -436,30 +499,6 @@ public struct PiecePicker: Sendable {
     }
 
     // MARK: Internals
-
-    nonisolated(unsafe) public static var relayRatio = 1.0
-
-    /// While we still have chunks to bring in from the origin (and the origin is connected), our
-    /// relay requests in flight may not exceed our origin requests in flight: relays must not
-    /// starve the site's intake from the origin, which the other sites wait for.
-    private func relayCap() -> Int? {
-        var originPeers = 0, originOutstanding = 0, relayOutstanding = 0
-        for peer in peers.values where !peer.inSite && !peer.banned {
-            if peer.isOrigin {
-                originPeers += 1
-                originOutstanding += peer.outstanding.count
-            } else {
-                relayOutstanding += peer.outstanding.count
-            }
-        }
-        guard originPeers > 0 else { return nil }
-        var originWorkLeft = false
-        for chunk in wanRules.indices where wanRules[chunk] == .origin && !have[chunk] && !pending.contains(chunk) {
-            if availability[chunk] == 0 && (progress[chunk]?.unrequested ?? 1) > 0 { originWorkLeft = true; break }
-        }
-        guard originWorkLeft else { return nil }
-        return max(0, Int((Double(originOutstanding) * Self.relayRatio).rounded(.up)) - relayOutstanding)
-    }
 
     private func blockCount(_ chunk: Int) -> Int {
         (chunkLengths[chunk] + blockSize - 1) / blockSize
@@ -482,21 +521,20 @@ public struct PiecePicker: Sendable {
 
     /// Rules (a) and (b): the peer has it, we lack it, and the WAN rule allows asking this peer.
     private func mayFetch(_ chunk: Int, from peer: Peer) -> Bool {
-        guard !have[chunk], !pending.contains(chunk), peer.have[chunk] else { return false }
-        if peer.inSite { return true }
-        guard availability[chunk] == 0 else { return false }  // already inside the site
-        switch wanRules[chunk] {
-        case .inSiteOnly: return false
-        case .origin: return peer.isOrigin
-        case .site(let source): return !peer.isOrigin && peer.site == source
-        }
+        !have[chunk] && !pending.contains(chunk) && peer.have[chunk] && wanAllows(chunk, from: peer)
+    }
+
+    /// Rule (b) alone: in-site peers may serve anything; a WAN peer only a chunk we are the
+    /// ingress host for, that it is the source of, and that is not inside the site yet.
+    private func wanAllows(_ chunk: Int, from peer: Peer) -> Bool {
+        peer.inSite || (availability[chunk] == 0 && wanRules[chunk] != Self.notIngress && wanRules[chunk] == peer.wanCode)
     }
 
     /// Requests the unrequested blocks of `chunk` from `id`, in order, until `out` holds `limit`.
     private mutating func take(_ chunk: Int, from id: PeerID, limit: Int, into out: inout [BlockRequest]) {
         guard var state = progress[chunk] else { return }
-        for index in state.received.indices where out.count < limit {
-            guard !state.received[index], state.requesters[index].isEmpty else { continue }
+        for index in 0..<state.blockCount where out.count < limit {
+            guard !state.received(index), state.requesters[index].isEmpty else { continue }
             state.requesters[index].append(id)
             state.unrequested -= 1
             openBlocks -= 1
@@ -504,7 +542,8 @@ public struct PiecePicker: Sendable {
             peers[id]!.outstanding.insert(request)
             out.append(request)
         }
-        if state.singleSource && state.source == nil { state.source = id }
+        if state.pin == nil && !peers[id]!.inSite { state.pin = .wan }
+        if state.pin != nil && state.source == nil { state.source = id }
         progress[chunk] = state
     }
 
@@ -512,40 +551,39 @@ public struct PiecePicker: Sendable {
     private mutating func forget(_ request: BlockRequest, at id: PeerID) {
         guard let index = blockIndex(request), var state = progress[Int(request.chunk)] else { return }
         state.requesters[index].removeAll { $0 == id }
-        if state.requesters[index].isEmpty && !state.received[index] {
+        if state.requesters[index].isEmpty && !state.received(index) {
             state.unrequested += 1
             openBlocks += 1
         }
-        if state.source == id && state.receivedCount == 0 && state.unrequested == state.received.count {
+        // The source has nothing outstanding for this chunk any more: unpin it from the source
+        // unless a retry already holds blocks from it.
+        if state.source == id && !state.requesters.contains(where: { $0.contains(id) })
+            && (state.pin == .wan || state.receivedCount == 0) {
             state.source = nil
         }
         progress[Int(request.chunk)] = state
     }
 
-    /// Drops the received blocks of a single-source chunk whose source left (nothing is
-    /// outstanding for it: the source was the only requester).
+    /// Drops the received blocks of a retried chunk whose source left (nothing is outstanding
+    /// for it: the source was the only requester).
     private mutating func restart(_ chunk: Int) {
-        guard var state = progress[chunk], !pending.contains(chunk) else { return }
-        for index in state.received.indices where state.received[index] {
-            state.received[index] = false
-            state.unrequested += 1
-            openBlocks += 1
-        }
-        state.receivedCount = 0
-        state.contributors = [:]
-        state.source = nil
-        progress[chunk] = state
+        discardBlocks(of: chunk) { _ in true }
+        progress[chunk]?.source = nil
     }
 
-    private mutating func ban(host: String) {
-        bannedHosts.insert(host)
-        for id in peers.keys.sorted() where peers[id]!.host == host && !peers[id]!.banned {
-            let peer = peers[id]!
-            if peer.countsForAvailability { adjustAvailability(peer.have, by: -1) }
-            peers[id]!.banned = true
-            peers[id]!.outstanding = []
-            for request in peer.outstanding { forget(request, at: id) }
+    /// Drops the received blocks of `chunk` (not waiting for verification) whose sender matches.
+    private mutating func discardBlocks(of chunk: Int, where sentBy: (PeerID) -> Bool) {
+        guard var state = progress[chunk], !pending.contains(chunk) else { return }
+        for index in 0..<state.blockCount {
+            guard let sender = state.sender[index], sentBy(sender) else { continue }
+            state.sender[index] = nil
+            state.receivedCount -= 1
+            if state.requesters[index].isEmpty {
+                state.unrequested += 1
+                openBlocks += 1
+            }
         }
+        progress[chunk] = state
     }
 
     private mutating func adjustAvailability(_ bitfield: Bitfield, by delta: Int) {
@@ -553,15 +591,19 @@ public struct PiecePicker: Sendable {
         for chunk in 0..<bitfield.count where bitfield[chunk] { availability[chunk] += delta }
     }
 
-    private func computeRules() -> [WANRule] {
+    private func computeRules() -> [Int] {
         (0..<chunkLengths.count).map { chunk in
             guard plan.ingressHost(site: site, chunk: chunk) == me,
                 let source = plan.wanSource(site: site, chunk: chunk)
-            else { return .inSiteOnly }
+            else { return Self.notIngress }
             switch source {
-            case .origin: return .origin
-            case .site(let home): return .site(home)
+            case .origin: return Self.fromOrigin
+            case .site(let home): return plan.sites.firstIndex(of: home) ?? Self.notIngress
             }
         }
+    }
+
+    private static func wanCode(site: String, isOrigin: Bool, plan: SwarmPlan) -> Int {
+        isOrigin ? fromOrigin : plan.sites.firstIndex(of: site) ?? unknownSite
     }
 }

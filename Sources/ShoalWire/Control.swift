@@ -62,6 +62,8 @@ public struct BundleProgress: Codable, Hashable, Sendable {
     public var servedBytes: UInt64?
     /// Seconds from the first job to complete (and staged), as measured by the host.
     public var seconds: Double?
+    /// The chunks held, as a base64 bitfield (bit i = chunk i, most significant bit first).
+    public var haveBits: String?
 
     public init(bundleID: String, have: Int, total: Int, bytes: UInt64, complete: Bool, staged: Bool, error: String? = nil,
                 wanInBytes: UInt64? = nil, wanOutBytes: UInt64? = nil, servedBytes: UInt64? = nil, seconds: Double? = nil) {

@@ -136,6 +136,7 @@ final class LabRunner: @unchecked Sendable {
         var chunkBytesIn: [String: UInt64] = [:]
         var events: [String] = []
         var badPeerReports: [String] = []
+        var faulty: Set<String> = []
         var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
 
         var json: [String: Any] {
@@ -148,7 +149,7 @@ final class LabRunner: @unchecked Sendable {
             }
             var hostsJSON: [String: Any] = [:]
             for (name, h) in hosts {
-                var o: [String: Any] = ["site": h.site, "image_ok": h.imageOK]
+                var o: [String: Any] = ["site": h.site, "image_ok": h.imageOK, "faulty": faulty.contains(name)]
                 o["seconds"] = h.seconds ?? NSNull()
                 o["peak_rss_bytes"] = h.peakRSS ?? NSNull()
                 hostsJSON[name] = o
@@ -180,7 +181,7 @@ final class LabRunner: @unchecked Sendable {
             for name in hosts.keys.sorted() {
                 let h = hosts[name]!
                 print(pad(name, 10) + pad(h.site, 10) + pad(h.seconds.map { String(format: "%.2f", $0) } ?? "-", 10)
-                      + pad(h.imageOK ? "ok" : "WRONG", 8) + (h.peakRSS.map { Format.bytes($0) } ?? "-"))
+                      + pad(faulty.contains(name) ? "faulty" : h.imageOK ? "ok" : "WRONG", 8) + (h.peakRSS.map { Format.bytes($0) } ?? "-"))
             }
         }
     }
@@ -246,7 +247,9 @@ final class LabRunner: @unchecked Sendable {
         var last: StatusReport?
         let id = file.bundleID.hex
         var killed = false, seedKilled = false
-        while done.count < topology.hosts.count {
+        // A host made to corrupt what it serves gets banned by everyone: it is not waited for.
+        let expected = Set(topology.hosts.map(\.name)).subtracting(faults.corrupt)
+        while !expected.isSubset(of: Set(done.keys)) {
             let elapsed = Date().timeIntervalSince(start)
             if let victim = faults.killPeer, !killed, elapsed >= faults.killAfter, let p = peers[victim] {
                 killed = true
@@ -258,17 +261,22 @@ final class LabRunner: @unchecked Sendable {
                 events.append(String(format: "%.2f s: restarted %@", Date().timeIntervalSince(start), victim))
             }
             guard Date().timeIntervalSince(start) < timeout else {
-                throw CLIError(message: "timed out after \(Int(timeout)) s with \(done.count)/\(topology.hosts.count) hosts done (logs in \(work))")
+                throw CLIError(message: "timed out after \(Int(timeout)) s with \(done.count)/\(expected.count) hosts done (logs in \(work))")
             }
             usleep(100_000)
             guard let s = try? status() else { continue }
             last = s
             let now = Date().timeIntervalSince(start)
             if faults.killSeed, !seedKilled {
-                // Every site holds a full copy once the chunk bytes that entered it add up to the bundle.
+                // Every site holds a full copy once the union of its hosts' verified chunks is all of them.
                 let everySite = topology.sites.allSatisfy { site in
-                    s.hosts.filter { $0.site == site.name }.flatMap { $0.bundles.filter { $0.bundleID == id } }
-                        .compactMap(\.wanInBytes).reduce(0, +) >= bundleBytes
+                    var union = [UInt8](repeating: 0, count: (manifest.frames.count + 7) / 8)
+                    for b in s.hosts.filter({ $0.site == site.name }).flatMap({ $0.bundles.filter { $0.bundleID == id } }) {
+                        guard let bits = b.haveBits.flatMap({ Data(base64Encoded: $0) }), bits.count == union.count else { continue }
+                        for (k, byte) in bits.enumerated() { union[k] |= byte }
+                    }
+                    let held = union.reduce(0) { $0 + $1.nonzeroBitCount }
+                    return held == manifest.frames.count
                 }
                 if everySite {
                     seedProcess.kill()
@@ -286,7 +294,7 @@ final class LabRunner: @unchecked Sendable {
                                                            have, manifest.frames.count * (topology.hosts.count + 1)).utf8))
             }
         }
-        let completion = done.values.max() ?? 0
+        let completion = expected.compactMap { done[$0] }.max() ?? 0
         if Terminal.isInteractive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
         // Measurements, before anything stops.
@@ -313,13 +321,13 @@ final class LabRunner: @unchecked Sendable {
         for h in topology.hosts {
             let rss = peers[h.name].flatMap { Self.peakRSS(pid: $0.pid) }
             let ok = (try? Self.hashFile(work + "/stage-\(h.name).img", length: manifest.imageSize)) == manifest.imageDigest
-            hosts[h.name] = (h.site, done[h.name], ok, rss)
+            hosts[h.name] = (h.site, done[h.name], ok || faults.corrupt.contains(h.name), rss)
         }
         let bound = topology.lowerBound(bundleBytes: bundleBytes)
         return Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
                       hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },
-                      chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [])
+                      chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [], faulty: faults.corrupt)
     }
 
     private var topologySource: String?

@@ -1,0 +1,67 @@
+import Foundation
+import Glibc
+import ShoalTestKit
+import Testing
+
+/// Real multi-process distributions on the small topology: network namespaces with HTB-shaped
+/// links when root, loopback addresses otherwise (the report says which).
+@Suite(.serialized) struct LabTests {
+    static let topology: String = {
+        let file = URL(fileURLWithPath: #filePath)
+        return file.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("topology/small.yaml").path
+    }()
+
+    func runLab(_ extra: [String]) throws -> [String: Any] {
+        try TemporaryDirectory.with { dir in
+            let report = dir.file("report.json")
+            let r = try ShoalTool.run(["lab", "run", LabTests.topology, "--report", report, "--timeout", "120"] + extra)
+            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            let data = try Data(contentsOf: URL(fileURLWithPath: report))
+            return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        }
+    }
+
+    func hosts(_ report: [String: Any]) -> [String: [String: Any]] { report["hosts"] as! [String: [String: Any]] }
+    func sites(_ report: [String: Any]) -> [String: [String: Any]] { report["sites"] as! [String: [String: Any]] }
+
+    func expectNothingLeftBehind() throws {
+        let namespaces = (try? ChildProcess.sh("ip netns list")) ?? ""
+        #expect(!namespaces.contains("shoal-lab-"), "\(namespaces)")
+    }
+
+    @Test func everyHostGetsTheExactImageAndEachChunkEntersEachSiteOnce() throws {
+        let report = try runLab([])
+        for (name, host) in hosts(report) { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        for (name, site) in sites(report) {
+            // The nodes' own count of chunk bytes that came from outside the site: exactly one bundle.
+            #expect(site["chunk_copies_in"] as? Double == 1.0, "\(name): \(site)")
+        }
+        #expect((report["origin_egress_copies"] as? Double ?? 9) <= 1.5)
+        #expect((report["ratio_to_bound"] as? Double ?? 0) >= 1.0)  // nothing beats physics
+        try expectNothingLeftBehind()
+    }
+
+    @Test func aCorruptingPeerIsCaughtBannedAndReported() throws {
+        let report = try runLab(["--corrupt", "a2"])
+        for (name, host) in hosts(report) where name != "a2" { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        let reports = report["bad_peer_reports"] as? [String] ?? []
+        #expect(!reports.isEmpty && reports.allSatisfy { $0.contains("reports a2") }, "\(reports)")
+        try expectNothingLeftBehind()
+    }
+
+    @Test func aPeerKilledAndRestartedFinishes() throws {
+        let report = try runLab(["--kill-peer", "b1", "--kill-after", "1"])
+        for (name, host) in hosts(report) { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        let events = report["events"] as? [String] ?? []
+        #expect(events.contains { $0.contains("kill -9 b1") } && events.contains { $0.contains("restarted b1") }, "\(events)")
+        try expectNothingLeftBehind()
+    }
+
+    @Test func theSwarmFinishesWhenTheSeedDiesAfterEverySiteHasACopy() throws {
+        let report = try runLab(["--kill-seed"])
+        for (name, host) in hosts(report) { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        let events = report["events"] as? [String] ?? []
+        #expect(events.contains { $0.contains("kill -9 the seed") }, "\(events)")
+        try expectNothingLeftBehind()
+    }
+}
