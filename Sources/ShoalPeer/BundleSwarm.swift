@@ -164,7 +164,23 @@ final class BundleSwarm: @unchecked Sendable {
         perform(actions, on: id)
     }
 
+    private var lastStallReport = Date.distantPast
+
+    /// Logs, at most every 5 s, why nothing is being requested while chunks are missing.
+    private func reportStall() {
+        guard let picker, !isComplete, Date().timeIntervalSince(lastStallReport) > 5 else { return }
+        let outstanding = connections.values.reduce(0) { $0 + $1.session.ourRequests.count }
+        guard outstanding == 0 else { return }
+        lastStallReport = Date()
+        let missing = (0..<chunkCount).filter { !source.has($0) }
+        let peers = connections.values.map { c in
+            "\(c.peer.host)@\(c.peer.site)[\(c.established ? "up" : "hs"), has \(missing.filter { c.session.peerHave.contains(UInt32($0)) }.count) of missing, picker-outstanding \(picker.outstandingCount(for: c.pickerID))]"
+        }
+        node.log("stalled: missing chunks \(missing.prefix(8)), assembling \(assembly.keys.sorted().prefix(8)), peers \(peers.joined(separator: " "))")
+    }
+
     func tick() {
+        reportStall()
         for id in Array(connections.keys) {
             guard var c = connections[id] else { continue }
             let actions = c.session.tick(now: clock.now)
@@ -327,7 +343,13 @@ final class BundleSwarm: @unchecked Sendable {
             guard !requests.isEmpty else { continue }
             var conn = c
             var actions: [PeerSession<ContinuousClock.Instant>.Action] = []
-            for r in requests where conn.session.peerHave.contains(r.chunk) {
+            for r in requests {
+                // A block cancelled earlier stays in the session until the peer answers it; asking
+                // again before that would be a protocol misuse, so give it back to the picker.
+                guard conn.session.ourRequests[r] == nil, conn.session.peerHave.contains(r.chunk) else {
+                    picker.requestRejected(by: c.pickerID, r)
+                    continue
+                }
                 actions += conn.session.request(r, now: clock.now)
             }
             connections[id] = conn

@@ -325,7 +325,7 @@ public struct PiecePicker: Sendable {
         // 1. Finish what is started, oldest first.
         for chunk in active where out.count < limit {
             guard let state = progress[chunk], state.unrequested > 0, mayFetch(chunk, from: peer),
-                state.pin == nil || state.source == nil || state.source == id
+                state.pin == nil || state.source == nil || state.source == id || !sourceMayContinue(state.source!, chunk)
             else { continue }
             take(chunk, from: id, limit: limit, into: &out)
         }
@@ -517,6 +517,14 @@ public struct PiecePicker: Sendable {
         let index = Int(request.offset) / blockSize
         guard index < blockCount(chunk), block(chunk, index) == request else { return nil }
         return index
+    }
+
+    /// Whether the peer a chunk is pinned to may still be asked for it. A WAN source stops being
+    /// allowed once the chunk is inside the site (an in-site peer got it first); the chunk must
+    /// then continue from others, or it would wait forever for a source that may not serve it.
+    private func sourceMayContinue(_ source: PeerID, _ chunk: Int) -> Bool {
+        guard let peer = peers[source], !peer.banned else { return false }
+        return mayFetch(chunk, from: peer)
     }
 
     /// Rules (a) and (b): the peer has it, we lack it, and the WAN rule allows asking this peer.

@@ -137,6 +137,7 @@ final class LabRunner: @unchecked Sendable {
         var events: [String] = []
         var badPeerReports: [String] = []
         var faulty: Set<String> = []
+        var runID = ""
         var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
 
         var json: [String: Any] {
@@ -159,7 +160,7 @@ final class LabRunner: @unchecked Sendable {
                 "ratio_to_bound": completion / bound.seconds, "bound_binding": "\(bound.binding)",
                 "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
                 "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": mode == "netns",
-                "events": events, "bad_peer_reports": badPeerReports,
+                "events": events, "bad_peer_reports": badPeerReports, "run_id": runID,
             ]
         }
 
@@ -264,6 +265,9 @@ final class LabRunner: @unchecked Sendable {
                 throw CLIError(message: "timed out after \(Int(timeout)) s with \(done.count)/\(expected.count) hosts done (logs in \(work))")
             }
             usleep(100_000)
+            for (name, p) in peers where !p.isRunning {
+                throw CLIError(message: "the peer of \(name) exited unexpectedly (\(p.termination.map(\.description) ?? "?")); see \(work)/\(name).log")
+            }
             guard let s = try? status() else { continue }
             last = s
             let now = Date().timeIntervalSince(start)
@@ -327,7 +331,8 @@ final class LabRunner: @unchecked Sendable {
         return Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
                       hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },
-                      chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [], faulty: faults.corrupt)
+                      chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [], faulty: faults.corrupt,
+                      runID: (lab as? NetworkLab)?.runID ?? "")
     }
 
     private var topologySource: String?

@@ -314,3 +314,23 @@ struct PiecePickerTests {
         #expect(picker.chunkFailed(0, blame: nil) == nil)  // not waiting for verification any more
     }
 }
+
+/// Found in the lab (a peer killed and restarted): a chunk pinned to its WAN source, half
+/// received, then fetched first by an in-site peer. The source is no longer allowed for it, so
+/// the rest must come from inside the site instead of waiting forever.
+struct PinnedChunkRegressionTests {
+    @Test func aHalfFetchedWANChunkContinuesFromTheSiteOnceItIsInside() {
+        var picker = Layout.picker()
+        // a1 is the ingress for chunk 0, whose home is site a: it fetches it from the seed.
+        let first = picker.nextRequests(for: Layout.seed, limit: 1)
+        #expect(first.map(\.chunk) == [0])
+        _ = picker.blockReceived(from: Layout.seed, first[0])
+        // An in-site peer gets chunk 0 (say from a previous life of this host's ingress role).
+        picker.peerHas(Layout.a2, chunk: 0)
+        // The seed may no longer be asked for chunk 0; a2 must be.
+        let fromSeed = picker.nextRequests(for: Layout.seed, limit: 8).filter { $0.chunk == 0 }
+        #expect(fromSeed.isEmpty)
+        let fromA2 = picker.nextRequests(for: Layout.a2, limit: 8)
+        #expect(fromA2.contains { $0.chunk == 0 }, "\(fromA2)")
+    }
+}
