@@ -82,7 +82,9 @@ public struct Tracker: Sendable {
             record.port = port
             record.lastSeen = now
             record.role = identity.role.rawValue
-            for b in bundles { record.progress[b.bundleID] = b }
+            // What the host reports now replaces what it reported before (a restarted host may
+            // have lost a bundle and needs its manifest again).
+            record.progress = Dictionary(bundles.map { ($0.bundleID, $0) }, uniquingKeysWith: { $1 })
             state.hosts[identity.host] = record
             return .jobs(jobs(for: identity.host, now: now))
 
@@ -144,8 +146,10 @@ public struct Tracker: Sendable {
             state.epochs[id] = epoch
             let seeds = isAlive(bundle.seedHost, now: now) ? [endpoint(bundle.seedHost)].compactMap { $0 } : []
             let peers = liveTargets.filter { $0 != host }.compactMap(endpoint)
+            // The manifest travels once: a host that reports the bundle already has it.
+            let known = state.hosts[host]?.progress[id] != nil
             out.append(Job(
-                bundleID: id, manifest: bundle.manifest, seeds: seeds, peers: peers,
+                bundleID: id, manifest: known ? "" : bundle.manifest, seeds: seeds, peers: peers,
                 plan: PlanSpec(epoch: epoch.number, origin: topology.origin.name, sites: sites, down: down), banned: Array(banned).sorted()))
         }
         return out

@@ -212,6 +212,15 @@ final class BundleSwarm: @unchecked Sendable {
                 }
                 connections[id]?.established = true
                 picker?.peerJoined(c.pickerID, host: hello.host, site: hello.site, isOrigin: hello.role == .seed)
+                // Catch up on chunks verified since this session's have-set was sent.
+                if var conn = connections[id] {
+                    var catchUp: [PeerSession<ContinuousClock.Instant>.Action] = []
+                    for i in 0..<chunkCount where source.has(i) && !conn.session.localHave[i] {
+                        catchUp += conn.session.announce(chunk: UInt32(i), now: clock.now)
+                    }
+                    connections[id] = conn
+                    for case .send(let m) in catchUp { conn.handler.send(m) }
+                }
             case .peerHaveSet(let bits):
                 picker?.peerHave(c.pickerID, bits)
             case .peerHas(let chunk):
@@ -282,7 +291,9 @@ final class BundleSwarm: @unchecked Sendable {
                 if let writer { try writer.write(chunk: index, stored: raw) }
             }
             if let cancels = picker?.chunkVerified(index) { sendCancels(cancels) }
-            for (cid, var c) in connections where c.established {
+            // Every connection, also those whose hello has not arrived yet: their have-set was
+            // sent before this chunk, and a peer that never hears of it may wait for it forever.
+            for (cid, var c) in connections {
                 let actions = c.session.announce(chunk: UInt32(index), now: clock.now)
                 connections[cid] = c
                 perform(actions, on: cid)

@@ -153,7 +153,7 @@ public final class PeerNode: @unchecked Sendable {
     private func reconcile(_ jobs: [Job]) {
         for job in jobs {
             if swarms[job.bundleID] == nil {
-                guard refused[job.bundleID] == nil else { continue }
+                guard refused[job.bundleID] == nil, !job.manifest.isEmpty else { continue }
                 do {
                     swarms[job.bundleID] = try makeSwarm(for: job)
                 } catch {

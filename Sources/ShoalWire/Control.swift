@@ -101,7 +101,8 @@ public struct PlanSpec: Codable, Hashable, Sendable {
 /// One bundle a host should fetch (or serve).
 public struct Job: Codable, Hashable, Sendable {
     public var bundleID: String
-    /// The signed manifest payload, base64 (see docs/BUNDLE-FORMAT.md).
+    /// The signed manifest payload, base64 (see docs/BUNDLE-FORMAT.md); empty when the host
+    /// already reported this bundle (it has the manifest).
     public var manifest: String
     public var seeds: [PeerEndpoint]
     public var peers: [PeerEndpoint]

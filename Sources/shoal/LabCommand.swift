@@ -49,21 +49,25 @@ struct LabRun: ParsableCommand {
             let work = keep ?? NSTemporaryDirectory() + "shoal-lab-\(getpid())"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
-            let runner = try LabRunner(topology: topo, work: work, useNamespaces: !loopback && NetworkLab.isSupported, timeout: timeout)
-            runner.setTopologySource(topology)
-            runner.faults = .init(corrupt: Set(corrupt), killPeer: killPeer, killAfter: killAfter, killSeed: killSeed)
-            for h in corrupt + [killPeer].compactMap({ $0 }) where topo.host(named: h) == nil { throw CLIError(message: "no host \(h) in the topology") }
+            // Signals first: a Ctrl-C while the lab is being built must still remove what exists.
             let cancel = ([SIGINT, SIGTERM] as [Int32]).map { sig -> any DispatchSourceSignal in
                 signal(sig, SIG_IGN)
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 s.setEventHandler {
                     Terminal.note("interrupted: tearing the lab down")
-                    runner.teardown()
+                    NetworkLab.teardownAll()
+                    LabRunner.active?.teardown()
+                    if keep == nil { try? FileManager.default.removeItem(atPath: work) }
                     Glibc.exit(130)
                 }
                 s.resume()
                 return s
             }
+            let runner = try LabRunner(topology: topo, work: work, useNamespaces: !loopback && NetworkLab.isSupported, timeout: timeout)
+            LabRunner.active = runner
+            runner.setTopologySource(topology)
+            runner.faults = .init(corrupt: Set(corrupt), killPeer: killPeer, killAfter: killAfter, killSeed: killSeed)
+            for h in corrupt + [killPeer].compactMap({ $0 }) where topo.host(named: h) == nil { throw CLIError(message: "no host \(h) in the topology") }
             defer { cancel.forEach { $0.cancel() }; runner.teardown() }
             let bundlePath = try bundle ?? runner.makeSampleBundle()
             let result = try runner.run(bundlePath: bundlePath)
@@ -80,6 +84,8 @@ struct LabRun: ParsableCommand {
 
 /// Drives one lab run: certificates, processes, distribution, measurement, teardown.
 final class LabRunner: @unchecked Sendable {
+    /// The run in progress, for the signal handler.
+    nonisolated(unsafe) static var active: LabRunner?
     // Invariant: used from the command's thread; `teardown` may also run from the signal handler
     // (the lab's teardown is idempotent and thread-safe).
     let topology: Topology
@@ -138,6 +144,8 @@ final class LabRunner: @unchecked Sendable {
         var badPeerReports: [String] = []
         var faulty: Set<String> = []
         var runID = ""
+        /// Chunk bytes the seed served (the nodes' own accounting, without TLS/TCP overhead).
+        var originChunkBytes: UInt64 = 0
         var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
 
         var json: [String: Any] {
@@ -161,13 +169,15 @@ final class LabRunner: @unchecked Sendable {
                 "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
                 "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": mode == "netns",
                 "events": events, "bad_peer_reports": badPeerReports, "run_id": runID,
+                "origin_chunk_bytes": originChunkBytes, "origin_chunk_copies": Double(originChunkBytes) / Double(bundleBytes),
             ]
         }
 
         func printTable() {
             print(String(format: "mode %@: %.2f s for %@ (bound %.2f s, %@) → %.3f× the bound", mode, completion,
                          Format.bytes(bundleBytes), bound.seconds, "\(bound.binding)", completion / bound.seconds))
-            print(String(format: "origin egress: %.3f copies of the bundle", Double(originEgress) / Double(bundleBytes)))
+            print(String(format: "origin egress: %.3f copies of the bundle (%.3f in chunk bytes served by the seed)",
+                         Double(originEgress) / Double(bundleBytes), Double(originChunkBytes) / Double(bundleBytes)))
             func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
             print("site      WAN in (copies)   WAN out (copies)   chunk bytes in (copies)")
             for name in sites.keys.sorted() {
@@ -305,6 +315,8 @@ final class LabRunner: @unchecked Sendable {
         var sites: [String: (UInt64, UInt64)] = [:]
         var originEgress: UInt64 = 0
         var chunkBytesIn: [String: UInt64] = [:]
+        let originChunkBytes = (last?.hosts ?? []).filter { $0.site == origin }.flatMap { $0.bundles.filter { $0.bundleID == id } }
+            .compactMap(\.servedBytes).reduce(0, +)
         for site in topology.sites {
             chunkBytesIn[site.name] = (last?.hosts ?? []).filter { $0.site == site.name }
                 .flatMap { $0.bundles.filter { $0.bundleID == id } }.compactMap(\.wanInBytes).reduce(0, +)
@@ -332,7 +344,7 @@ final class LabRunner: @unchecked Sendable {
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
                       hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },
                       chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [], faulty: faults.corrupt,
-                      runID: (lab as? NetworkLab)?.runID ?? "")
+                      runID: (lab as? NetworkLab)?.runID ?? "", originChunkBytes: originChunkBytes)
     }
 
     private var topologySource: String?

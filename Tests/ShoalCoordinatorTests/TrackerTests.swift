@@ -105,3 +105,21 @@ struct TrackerTests {
         #expect(report.badPeerReports.count == 1)
     }
 }
+
+struct TrackerManifestTests {
+    @Test func theManifestTravelsOnceAndAgainAfterAHostLosesIt() throws {
+        var t = try TrackerTests().tracker()
+        let (b64, id) = try TrackerTests().manifestB64()
+        let op = FleetIdentity(host: "ops", site: "origin", role: .operator_)
+        let a1 = FleetIdentity(host: "a1", site: "a", role: .peer)
+        _ = t.handle(.publish(manifest: b64, seedHost: "", selector: "all"), from: op, remoteAddress: nil, now: 0)
+        func job(_ bundles: [BundleProgress]) -> Job? {
+            guard case .jobs(let jobs) = t.handle(.announce(listenPort: 1, listenAddress: "10.0.0.1", bundles: bundles), from: a1, remoteAddress: nil, now: 1) else { return nil }
+            return jobs.first
+        }
+        #expect(job([])?.manifest == b64)
+        let progress = BundleProgress(bundleID: id, have: 1, total: 2, bytes: 10, complete: false, staged: false)
+        #expect(job([progress])?.manifest == "")
+        #expect(job([])?.manifest == b64)  // restarted without it: sent again
+    }
+}
