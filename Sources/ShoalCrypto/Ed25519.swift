@@ -124,7 +124,8 @@ public struct Ed25519PrivateKey: Sendable {
     }
 }
 
-enum PEM {
+/// PEM helpers over OpenSSL memory BIOs, shared by the modules that wrap OpenSSL.
+public enum PEM {
     static func readKey(_ pem: String, isPrivate: Bool) throws -> OpaquePointer {
         var bytes = Array(pem.utf8)
         let key: OpaquePointer? = bytes.withUnsafeMutableBytes { raw in
@@ -138,7 +139,8 @@ enum PEM {
         return key
     }
 
-    static func write(_ body: (OpaquePointer) -> Int32) -> String {
+    /// Runs `body` against a fresh memory BIO and returns what it wrote (PEM text).
+    public static func write(_ body: (OpaquePointer) -> Int32) -> String {
         let bio = BIO_new(BIO_s_mem())!
         defer { BIO_free(bio) }
         precondition(body(bio) == 1, "PEM write failed")

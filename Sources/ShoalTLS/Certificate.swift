@@ -126,12 +126,4 @@ public final class PrivateKey: @unchecked Sendable {
     }
 }
 
-func memoryBIOString(_ body: (OpaquePointer) -> Int32) -> String {
-    let bio = BIO_new(BIO_s_mem())!
-    defer { BIO_free(bio) }
-    precondition(body(bio) == 1, "PEM write failed")
-    var pointer: UnsafeMutablePointer<CChar>? = nil
-    let length = BIO_ctrl(bio, BIO_CTRL_INFO, 0, &pointer)
-    guard let pointer, length > 0 else { return "" }
-    return String(decoding: UnsafeRawBufferPointer(start: pointer, count: Int(length)), as: UTF8.self)
-}
+func memoryBIOString(_ body: (OpaquePointer) -> Int32) -> String { PEM.write(body) }

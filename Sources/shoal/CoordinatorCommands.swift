@@ -54,17 +54,7 @@ struct CoordinatorCommand: ParsableCommand {
             } catch { throw CLIError(message: "\(error)") }
             let bound = try server.start(host: host, port: port)
             Terminal.note("coordinator listening on \(bound) (\(topo.hosts.count) hosts in \(topo.sites.count) sites; state \(state))")
-            // Run until SIGINT/SIGTERM.
-            let done = DispatchSemaphore(value: 0)
-            let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { done.signal() }
-                s.resume()
-                return s
-            }
-            done.wait()
-            sources.forEach { $0.cancel() }
+            waitForTerminationSignal()
             server.stop()
             try? group.syncShutdownGracefully()
         }

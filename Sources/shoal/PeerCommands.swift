@@ -9,16 +9,7 @@ import ShoalTLS
 func runNode(_ configuration: PeerNode.Configuration, tls: TLSContext) throws {
     let node = PeerNode(configuration: configuration, tls: tls)
     do { try node.start() } catch { throw CLIError(message: "\(error)") }
-    let done = DispatchSemaphore(value: 0)
-    let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
-        signal(sig, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        s.setEventHandler { done.signal() }
-        s.resume()
-        return s
-    }
-    done.wait()
-    sources.forEach { $0.cancel() }
+    waitForTerminationSignal()
     node.stop()
 }
 

@@ -166,3 +166,17 @@ func jsonString(_ value: Any) -> String {
     let data = try! JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys])
     return String(decoding: data, as: UTF8.self)
 }
+
+/// Blocks until SIGINT or SIGTERM arrives (the daemons' way to stop cleanly).
+func waitForTerminationSignal() {
+    let done = DispatchSemaphore(value: 0)
+    let sources = ([SIGINT, SIGTERM] as [Int32]).map { sig -> any DispatchSourceSignal in
+        signal(sig, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        s.setEventHandler { done.signal() }
+        s.resume()
+        return s
+    }
+    done.wait()
+    sources.forEach { $0.cancel() }
+}
