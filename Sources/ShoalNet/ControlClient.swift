@@ -37,6 +37,11 @@ public final class ControlClient: @unchecked Sendable {
                 }
             }
             .connect(host: host, port: port)
+            .flatMapError { error in
+                // The connection never came up: nobody else will complete the handshake promise.
+                handshake.fail(error)
+                return group.next().makeFailedFuture(Failure("cannot connect to the coordinator at \(address): \(error)"))
+            }
             .flatMap { channel in
                 handshake.futureResult.map { _ in ControlClient(channel: channel, handler: handler) }
             }
@@ -92,6 +97,12 @@ public final class ControlClient: @unchecked Sendable {
             handshake = nil
             failAll(error)
             context.close(promise: nil)
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            handshake?.fail(Failure("connection closed"))
+            handshake = nil
+            failAll(Failure("connection to the coordinator closed"))
         }
 
         func channelInactive(context: ChannelHandlerContext) {

@@ -109,6 +109,18 @@ enum ShoalTool {
         }
     }
 
+    @Test func anUnreachableCoordinatorIsAClearError() throws {
+        try TemporaryDirectory.with { dir in
+            #expect(try ShoalTool.run("ca", "init", "--dir", dir.file("ca")).status == 0)
+            #expect(try ShoalTool.run("ca", "issue", "--dir", dir.file("ca"), "--host", "ops", "--site", "origin", "--role", "operator", "--out", dir.file("ops")).status == 0)
+            let r = try ShoalTool.run("status", "--coordinator", "127.0.0.1:1", "--tls", dir.file("ops"))
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("cannot connect to the coordinator"), "\(r.stderr)")
+            let noTLS = try ShoalTool.run("status", "--coordinator", "127.0.0.1:1", "--tls", dir.file("missing"))
+            #expect(noTLS.status == 1 && noTLS.stderr.contains("shoal ca issue"), "\(noTLS.stderr)")
+        }
+    }
+
     @Test func helpExplainsCommands() throws {
         let r = try ShoalTool.run("--help")
         #expect(r.status == 0)
