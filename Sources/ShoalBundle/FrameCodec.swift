@@ -71,9 +71,24 @@ public final class FrameCodec: @unchecked Sendable {
     }
 }
 
+/// Proof that one buffer of stored bytes matched the manifest, so a caller that hands the same
+/// bytes to several consumers (the chunk store, then the staging writer) hashes them once.
+/// Only `verifyStoredChunk` makes one; it names the exact buffer it checked.
+public struct CheckedChunk: Sendable, Equatable {
+    public let index: Int
+    let address: UInt
+    let count: Int
+
+    /// True when this proof is for exactly these bytes as chunk `index`.
+    public func covers(_ bytes: UnsafeRawBufferPointer, index: Int) -> Bool {
+        index == self.index && bytes.count == count && UInt(bitPattern: bytes.baseAddress) == address
+    }
+}
+
 /// Checks a stored chunk against the manifest: the check every peer runs before it writes,
 /// keeps or serves a chunk.
-public func verifyStoredChunk(_ bytes: UnsafeRawBufferPointer, index: Int, manifest: Manifest) throws(BundleError) {
+@discardableResult
+public func verifyStoredChunk(_ bytes: UnsafeRawBufferPointer, index: Int, manifest: Manifest) throws(BundleError) -> CheckedChunk {
     guard index >= 0, index < manifest.frames.count else {
         throw .chunkMismatch(index: index, "no such frame (bundle has \(manifest.frames.count))")
     }
@@ -85,4 +100,5 @@ public func verifyStoredChunk(_ bytes: UnsafeRawBufferPointer, index: Int, manif
     guard digest == frame.storedDigest else {
         throw .chunkMismatch(index: index, "SHA-256 \(digest.shortHex)… does not match the manifest's \(frame.storedDigest.shortHex)…")
     }
+    return CheckedChunk(index: index, address: UInt(bitPattern: bytes.baseAddress), count: bytes.count)
 }

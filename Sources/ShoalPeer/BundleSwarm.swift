@@ -287,8 +287,10 @@ final class BundleSwarm: @unchecked Sendable {
         guard let bytes = assembly.removeValue(forKey: index), let store else { return }
         do {
             try bytes.withUnsafeBytes { raw in
-                _ = try store.put(index, raw)
-                if let writer { try writer.write(chunk: index, stored: raw) }
+                // Checked once against the manifest; the store and the writer accept the proof.
+                let check = try verifyStoredChunk(raw, index: index, manifest: manifest.manifest)
+                _ = try store.put(index, raw, checked: check)
+                if let writer { try writer.write(chunk: index, stored: raw, checked: check) }
             }
             if let cancels = picker?.chunkVerified(index) { sendCancels(cancels) }
             // Every connection, also those whose hello has not arrived yet: their have-set was

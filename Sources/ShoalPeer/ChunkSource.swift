@@ -19,7 +19,7 @@ final class BundleFileSource: ChunkSource {
     func has(_ index: Int) -> Bool { index >= 0 && index < file.manifest.frames.count }
     func read(_ index: Int) throws -> [UInt8] {
         let bytes = try file.readFrame(index)
-        try bytes.withUnsafeBytes { try verifyStoredChunk($0, index: index, manifest: file.manifest) }
+        _ = try bytes.withUnsafeBytes { try verifyStoredChunk($0, index: index, manifest: file.manifest) }
         return bytes
     }
 }

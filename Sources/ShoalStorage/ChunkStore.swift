@@ -83,10 +83,14 @@ public final class ChunkStore: @unchecked Sendable {
     /// Checks and stores chunk `index`.
     /// - Returns: false if it was already held.
     /// - Throws: `BundleError.chunkMismatch` (nothing written) or a storage error.
+    /// - Parameter checked: a proof from `verifyStoredChunk` for exactly these bytes, when the
+    ///   caller already checked them; the bytes are hashed otherwise.
     @discardableResult
-    public func put(_ index: Int, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
+    public func put(_ index: Int, _ bytes: UnsafeRawBufferPointer, checked: CheckedChunk? = nil) throws -> Bool {
         let m = manifest.manifest
-        try verifyStoredChunk(bytes, index: index, manifest: m)
+        if !(checked?.covers(bytes, index: index) ?? false) {
+            try verifyStoredChunk(bytes, index: index, manifest: m)
+        }
         if has(index) { return false }
         try Posix.pwriteFully(fd, bytes.baseAddress!, count: bytes.count, offset: m.frames[index].offset, path: path)
         let shouldSync: Bool = lock.withLock {
@@ -126,7 +130,7 @@ public final class ChunkStore: @unchecked Sendable {
         let n = try out.withUnsafeMutableBytes { try Posix.preadFully(fd, $0.baseAddress!, count: $0.count, offset: frame.offset, path: path) }
         do {
             guard n == out.count else { throw BundleError.chunkMismatch(index: index, "short read from the store") }
-            try out.withUnsafeBytes { try verifyStoredChunk($0, index: index, manifest: manifest.manifest) }
+            _ = try out.withUnsafeBytes { try verifyStoredChunk($0, index: index, manifest: manifest.manifest) }
         } catch {
             lock.withLock { have[index] = false }
             throw error

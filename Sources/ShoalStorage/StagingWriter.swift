@@ -143,9 +143,13 @@ public final class StagingWriter: @unchecked Sendable {
     /// - Returns: false when the chunk was already written or queued (duplicates are harmless).
     /// - Throws: `BundleError.chunkMismatch` (nothing written; the chunk can be fetched again),
     ///   or the error that stopped the writer.
+    /// - Parameter checked: a proof from `verifyStoredChunk` for exactly these bytes, when the
+    ///   caller already checked them; the bytes are hashed otherwise.
     @discardableResult
-    public func write(chunk index: Int, stored: UnsafeRawBufferPointer) throws -> Bool {
-        try verifyStoredChunk(stored, index: index, manifest: manifest)
+    public func write(chunk index: Int, stored: UnsafeRawBufferPointer, checked: CheckedChunk? = nil) throws -> Bool {
+        if !(checked?.covers(stored, index: index) ?? false) {
+            try verifyStoredChunk(stored, index: index, manifest: manifest)
+        }
         cond.lock()
         if let failure { cond.unlock(); throw failure }
         if interrupted { cond.unlock(); throw StorageError.interrupted("the writer was interrupted") }

@@ -185,7 +185,7 @@ struct FrameCodecTests {
         let bytes = [UInt8](repeating: 1, count: Int(m.frames[1].storedLength))
         #expect(throws: BundleError.self) { try bytes.withUnsafeBytes { try verifyStoredChunk($0, index: 1, manifest: m) } }
         do {
-            try bytes.withUnsafeBytes { try verifyStoredChunk($0, index: 1, manifest: m) }
+            _ = try bytes.withUnsafeBytes { try verifyStoredChunk($0, index: 1, manifest: m) }
         } catch let error as BundleError {
             guard case .chunkMismatch(let index, _) = error else { Issue.record("wrong error \(error)"); return }
             #expect(index == 1)

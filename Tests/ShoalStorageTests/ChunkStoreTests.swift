@@ -72,3 +72,33 @@ import Testing
         }
     }
 }
+
+/// A proof of a check names the exact bytes it was made for: it never lets other bytes through.
+struct CheckedChunkTests {
+    @Test func aProofForOtherBytesIsNotAccepted() throws {
+        try TemporaryDirectory.with { dir in
+            let region = 64 << 10
+            let made = try TestBundles.make(TestData.random(2 * region, seed: 61), in: dir, regionSize: region)
+            let source = try BundleFile(path: made.bundle)
+            let good = try source.readFrame(0)
+            var bad = good
+            bad[10] ^= 1
+            let proof = try good.withUnsafeBytes { try verifyStoredChunk($0, index: 0, manifest: source.manifest) }
+            let store = try ChunkStore(directory: dir.file("s"), manifest: source.signedManifest)
+            #expect(throws: BundleError.self) { try bad.withUnsafeBytes { _ = try store.put(0, $0, checked: proof) } }
+            #expect(!store.has(0))
+            let target = try StagingTarget(path: dir.file("t.img"), imageSize: source.manifest.imageSize)
+            let log = try ResumeLog(path: dir.file("t.resume"), bundleID: source.bundleID, frameCount: 2, targetIdentity: target.identity)
+            let writer = try StagingWriter(bundle: source.signedManifest, target: target, resumeLog: log, key: nil)
+            #expect(throws: BundleError.self) { try bad.withUnsafeBytes { _ = try writer.write(chunk: 0, stored: $0, checked: proof) } }
+            // The proof's own bytes go through without a second hash.
+            try good.withUnsafeBytes { raw in
+                let check = try verifyStoredChunk(raw, index: 0, manifest: source.manifest)
+                #expect(try store.put(0, raw, checked: check))
+                #expect(try writer.write(chunk: 0, stored: raw, checked: check))
+            }
+            try writer.write(chunk: 1, stored: try source.readFrame(1))
+            _ = try writer.finish()
+        }
+    }
+}
