@@ -96,16 +96,10 @@ func readText(_ path: String) throws -> String {
 }
 
 func writeText(_ text: String, to path: String, mode: mode_t, overwrite: Bool = false) throws {
-    if !overwrite && FileManager.default.fileExists(atPath: path) {
-        throw TLSError("\(path) exists; refusing to overwrite", drainingOpenSSL: false)
-    }
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw TLSError("cannot create \(path): \(String(cString: strerror(errno)))", drainingOpenSSL: false) }
-    defer { close(fd) }
-    fchmod(fd, mode)
-    let bytes = Array(text.utf8)
-    guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
-        throw TLSError("cannot write \(path): \(String(cString: strerror(errno)))", drainingOpenSSL: false)
+    do {
+        try KeyFile.write(text, to: path, mode: mode, overwrite: overwrite)
+    } catch {
+        throw TLSError(error.description, drainingOpenSSL: false)
     }
 }
 

@@ -13,6 +13,16 @@ func runNode(_ configuration: PeerNode.Configuration, tls: TLSContext) throws {
     node.stop()
 }
 
+/// The settings peer and seed share: where to listen, what to advertise, the coordinator.
+func nodeConfiguration(listen: String, advertise: String?, coordinator: String) throws -> PeerNode.Configuration {
+    guard let (host, port) = parseHostPort(listen, defaultHost: "0.0.0.0") else { throw CLIError(message: "bad --listen \(listen)") }
+    var config = PeerNode.Configuration(coordinator: coordinator)
+    config.listenHost = host
+    config.listenPort = port
+    config.advertisedAddress = advertise
+    return config
+}
+
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer",
@@ -40,11 +50,7 @@ struct PeerCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let context = try loadTLS(tls)
-            guard let (host, port) = parseHostPort(listen, defaultHost: "0.0.0.0") else { throw CLIError(message: "bad --listen \(listen)") }
-            var config = PeerNode.Configuration(coordinator: coordinator)
-            config.listenHost = host
-            config.listenPort = port
-            config.advertisedAddress = advertise
+            var config = try nodeConfiguration(listen: listen, advertise: advertise, coordinator: coordinator)
             config.storeDirectory = store
             config.stageTarget = stage
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
@@ -74,11 +80,7 @@ struct SeedCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let context = try loadTLS(tls)
-            guard let (host, port) = parseHostPort(listen, defaultHost: "0.0.0.0") else { throw CLIError(message: "bad --listen \(listen)") }
-            var config = PeerNode.Configuration(coordinator: coordinator)
-            config.listenHost = host
-            config.listenPort = port
-            config.advertisedAddress = advertise
+            var config = try nodeConfiguration(listen: listen, advertise: advertise, coordinator: coordinator)
             config.seedBundles = [bundle]
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
             try runNode(config, tls: context)

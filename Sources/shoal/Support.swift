@@ -148,16 +148,12 @@ enum KeyFiles {
 
     /// Writes `contents` to `path` with `mode`, refusing to replace an existing file unless `force`.
     static func write(_ contents: String, to path: String, mode: mode_t, force: Bool) throws {
-        if FileManager.default.fileExists(atPath: path) && !force {
+        do {
+            try KeyFile.write(contents, to: path, mode: mode, overwrite: force)
+        } catch .exists(let path) {
             throw CLIError(message: "\(path) exists; use --force to replace it")
-        }
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw CLIError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        fchmod(fd, mode)
-        let bytes = Array(contents.utf8)
-        guard Glibc.write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
-            throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+        } catch {
+            throw CLIError(message: error.description)
         }
     }
 }
