@@ -51,7 +51,12 @@ public struct BundleApplier {
         let resumePath = options.resumePath ?? StagingTarget.defaultResumePath(forTarget: targetPath, isBlockDevice: isDevice)
         if isDevice { try? FileManager.default.createDirectory(atPath: (resumePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
         let target = try StagingTarget(path: targetPath, imageSize: manifest.imageSize, useDirectIO: options.useDirectIO)
+        defer { target.close() }
         let log = try ResumeLog(path: resumePath, bundleID: bundle.bundleID, frameCount: manifest.frames.count, targetIdentity: target.identity)
+        // Every path below that starts a writer waits in `finish()` for its threads, so the
+        // target and the log can be released as soon as `apply` returns: a second apply to the
+        // same target right after never finds it still claimed.
+        defer { log.close() }
 
         if log.isComplete {
             // Already applied: prove the target still holds the image, else start over.

@@ -38,7 +38,17 @@ public final class ResumeLog {
         load()
     }
 
-    deinit { Posix.close(fd) }
+    private var closed = false
+
+    /// Closes the log now, releasing its lock (see `StagingTarget.close()`). Idempotent; the log
+    /// must not be used afterwards.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Posix.close(fd)
+    }
+
+    deinit { close() }
 
     public var doneCount: Int { done.reduce(0) { $0 + ($1 ? 1 : 0) } }
 

@@ -114,10 +114,23 @@ public final class StagingTarget: @unchecked Sendable {
         return Opened(kind: .regularFile, direct: direct, buffered: fd, alignment: 4096, identity: (UInt64(fst.st_dev), UInt64(fst.st_ino)))
     }
 
-    deinit {
+    private let closeLock = NSLock()
+    private var closed = false
+
+    /// Closes the descriptors now, releasing the exclusive claim (flock / O_EXCL), instead of
+    /// whenever the last reference goes (the staging writer's threads may hold one for a moment
+    /// after `finish()` returned). Idempotent; the target must not be used afterwards.
+    public func close() {
+        let first = closeLock.withLock { () -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
         if let directFD { Posix.close(directFD) }
         Posix.close(bufferedFD)
     }
+
+    deinit { close() }
 
     /// Where the resume log lives by default: next to a file target; under
     /// `/var/lib/shoal/apply/` for a block device (whose directory, /dev, is not persistent).

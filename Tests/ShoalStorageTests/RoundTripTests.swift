@@ -43,6 +43,25 @@ import Testing
         }
     }
 
+    /// Found by a full run: the writer's threads could still hold the target (and its lock) for a
+    /// moment after `apply` returned, so an immediate second apply saw "locked by another shoal".
+    @Test func applyingAgainRightAwayNeverFindsTheTargetClaimed() throws {
+        try TemporaryDirectory.with { dir in
+            let made = try TestBundles.make(TestData.mixedImage(2 * RoundTripTests.region + 5, seed: 8), in: dir, regionSize: RoundTripTests.region)
+            let file = try BundleFile(path: made.bundle)
+            for round in 0..<40 {
+                let target = dir.file("t\(round % 2).img")
+                if round % 2 == 0 {
+                    try? FileManager.default.removeItem(atPath: target)
+                    try? FileManager.default.removeItem(atPath: target + ".shoal-resume")
+                }
+                _ = try BundleApplier(options: .init()).apply(bundle: file, to: target)
+                let again = try BundleApplier(options: .init()).apply(bundle: file, to: target)
+                #expect(again.alreadyComplete)
+            }
+        }
+    }
+
     @Test func stockZstdReproducesTheImage() throws {
         let zstd = try #require(ChildProcess.which("zstd"), "the zstd tool is needed (apt-get install zstd)")
         try TemporaryDirectory.with { dir in
