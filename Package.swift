@@ -14,6 +14,9 @@ import PackageDescription
 //   ShoalCoordinator – the tracker: registry of hosts and bundles, jobs and WAN plans (control server).
 //   ShoalPeer     – the peer/seed daemon: connections, picker, chunk store, staging.
 //   ShoalLab      – the emulated datacenter: namespaces, bridges, HTB-shaped links, lab processes.
+//   ShoalAgent    – the host agent's conversion state machine: steps, persisted state, driver interface (no I/O).
+//   ShoalHostProfile – a host's network and security profile: capture parsing, renderers per OS format (no I/O).
+//   ShoalHostLab  – emulated host hardware: disk images with GPT, ext4, GRUB env blocks, small OS trees.
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -33,6 +36,9 @@ let package = Package(
         .library(name: "ShoalNet", targets: ["ShoalNet"]),
         .library(name: "ShoalCoordinator", targets: ["ShoalCoordinator"]),
         .library(name: "ShoalPeer", targets: ["ShoalPeer"]),
+        .library(name: "ShoalAgent", targets: ["ShoalAgent"]),
+        .library(name: "ShoalHostProfile", targets: ["ShoalHostProfile"]),
+        .library(name: "ShoalHostLab", targets: ["ShoalHostLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -64,6 +70,9 @@ let package = Package(
         ),
         .target(name: "ShoalCoordinator", dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
         .target(name: "ShoalPeer", dependencies: ["ShoalNet", "ShoalSwarm", "ShoalStorage", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
+        .target(name: "ShoalAgent", dependencies: ["ShoalCrypto"]),
+        .target(name: "ShoalHostProfile", dependencies: ["ShoalCrypto"]),
+        .target(name: "ShoalHostLab", dependencies: ["ShoalCrypto"]),
         .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
@@ -98,6 +107,9 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "ShoalAgentTests", dependencies: ["ShoalAgent", "ShoalCrypto"]),
+        .testTarget(name: "ShoalHostProfileTests", dependencies: ["ShoalHostProfile", "ShoalCrypto"]),
+        .testTarget(name: "ShoalHostLabTests", dependencies: ["ShoalHostLab", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalCLITests", dependencies: ["shoal", "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTestKit"]),
     ]
 )

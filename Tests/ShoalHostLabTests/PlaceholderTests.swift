@@ -1,0 +1,4 @@
+import Testing
+@testable import ShoalHostLab
+
+@Test func ShoalHostLabModuleBuilds() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import ShoalHostProfile
+
+@Test func ShoalHostProfileModuleBuilds() {}
