@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs what Shoal needs from Debian's archive (idempotent; skips what is present).
 # Build: libssl-dev (OpenSSL 3), libzstd-dev, liburing-dev. Tests and demo: zstd, openssl,
-# e2fsprogs (mkfs.ext4), util-linux (losetup, mount).
+# e2fsprogs (mkfs.ext4, debugfs), util-linux (losetup, mount), fdisk (sfdisk), grub-common
+# (grub-editenv) and busybox-static for the lab hosts, aria2 for the BitTorrent comparison.
 set -eu
-packages="libssl-dev libzstd-dev liburing-dev zstd openssl e2fsprogs util-linux"
+packages="libssl-dev libzstd-dev liburing-dev zstd openssl e2fsprogs util-linux fdisk grub-common busybox-static aria2"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
