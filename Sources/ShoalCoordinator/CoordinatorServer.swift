@@ -21,7 +21,7 @@ public final class CoordinatorServer: @unchecked Sendable {
     private let clock: @Sendable () -> Double
 
     public init(topology: Topology, tls: TLSContext, statePath: String?, group: any EventLoopGroup, liveTimeout: Double = 10,
-                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
+                enforceLinkRates: Bool = false, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
         var state = Tracker.State()
         if let statePath, let data = FileManager.default.contents(atPath: statePath) {
             do {
@@ -30,7 +30,7 @@ public final class CoordinatorServer: @unchecked Sendable {
                 throw ControlClient.Failure("cannot read the state file \(statePath): \(error)")
             }
         }
-        self.tracker = Tracker(topology: topology, state: state, liveTimeout: liveTimeout)
+        self.tracker = Tracker(topology: topology, state: state, liveTimeout: liveTimeout, enforceLinkRates: enforceLinkRates)
         self.statePath = statePath
         self.tls = tls
         self.group = group

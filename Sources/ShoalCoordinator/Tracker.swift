@@ -48,11 +48,20 @@ public struct Tracker: Sendable {
     public var state: State
     /// A host that has not announced for this long is treated as dead (its WAN chunks move).
     public var liveTimeout: Double
+    /// Hand out the links' own rates as caps too (the loopback lab, where nothing else shapes).
+    public var enforceLinkRates: Bool
 
-    public init(topology: Topology, state: State = State(), liveTimeout: Double = 10) {
+    public init(topology: Topology, state: State = State(), liveTimeout: Double = 10, enforceLinkRates: Bool = false) {
         self.topology = topology
         self.state = state
         self.liveTimeout = liveTimeout
+        self.enforceLinkRates = enforceLinkRates
+    }
+
+    /// The caps of `host` as the wire carries them; `nil` when it has none.
+    public func rateLimits(for host: String) -> RateLimits? {
+        guard let l = topology.limits(for: host, enforceLinkRates: enforceLinkRates), !l.isUnlimited else { return nil }
+        return RateLimits(up: l.up, down: l.down, wanUp: l.wanUp, wanDown: l.wanDown)
     }
 
     /// The site a name belongs to in the topology (seeds belong to the origin).
@@ -150,7 +159,8 @@ public struct Tracker: Sendable {
             let known = state.hosts[host]?.progress[id] != nil
             out.append(Job(
                 bundleID: id, manifest: known ? "" : bundle.manifest, seeds: seeds, peers: peers,
-                plan: PlanSpec(epoch: epoch.number, origin: topology.origin.name, sites: sites, down: down), banned: Array(banned).sorted()))
+                plan: PlanSpec(epoch: epoch.number, origin: topology.origin.name, sites: sites, down: down), banned: Array(banned).sorted(),
+                limits: rateLimits(for: host)))
         }
         return out
     }

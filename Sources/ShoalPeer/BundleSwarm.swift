@@ -238,7 +238,41 @@ final class BundleSwarm: @unchecked Sendable {
         c.handler.flush()
     }
 
+    /// Serves waiting for credit under the node's upload caps, in arrival order.
+    private var shapedServes: [(connection: Int, block: BlockRequest)] = []
+
     private func serve(_ block: BlockRequest, to id: Int) {
+        guard let c = connections[id] else { return }
+        let offSite = c.peer.site != node.identity.site
+        if !shapedServes.isEmpty || node.shaper.sendDelay(offSite: offSite, now: node.now) > 0 {
+            shapedServes.append((id, block))
+            drainShapedServes()
+            return
+        }
+        serveNow(block, to: id)
+    }
+
+    /// Serves what the caps allow now, and sets a wake-up for the rest.
+    private func drainShapedServes() {
+        while let (id, block) = shapedServes.first {
+            guard let c = connections[id], c.session.peerRequests.contains(block) else {
+                shapedServes.removeFirst()  // the connection went away, or the peer cancelled
+                continue
+            }
+            let wait = node.shaper.sendDelay(offSite: c.peer.site != node.identity.site, now: node.now)
+            if wait > 0 { return node.wake(after: wait) }
+            shapedServes.removeFirst()
+            serveNow(block, to: id)
+        }
+    }
+
+    /// Deferred work after a wake-up: shaped serves, then requests.
+    func resumeShaped() {
+        drainShapedServes()
+        pump()
+    }
+
+    private func serveNow(_ block: BlockRequest, to id: Int) {
         guard var c = connections[id] else { return }
         let index = Int(block.chunk)
         var actions: [PeerSession<ContinuousClock.Instant>.Action]
@@ -249,6 +283,7 @@ final class BundleSwarm: @unchecked Sendable {
             actions = c.session.pieceReady(for: block, bytes: slice, now: clock.now)
             servedBytes += UInt64(slice.count)
             if c.peer.site != node.identity.site { wanOutBytes += UInt64(slice.count) }
+            node.shaper.sent(slice.count, offSite: c.peer.site != node.identity.site, now: node.now)
         } else {
             actions = c.session.decline(block, now: clock.now)
         }
@@ -352,11 +387,24 @@ final class BundleSwarm: @unchecked Sendable {
         for (id, c) in connections where c.established {
             let outstanding = c.session.ourRequests.count
             guard outstanding < maxOutstanding else { continue }
+            let wait = node.shaper.receiveDelay(offSite: c.peer.site != node.identity.site, now: node.now)
+            if wait > 0 {
+                node.wake(after: wait)
+                continue
+            }
             let requests = picker.nextRequests(for: c.pickerID, limit: maxOutstanding - outstanding)
             guard !requests.isEmpty else { continue }
             var conn = c
             var actions: [PeerSession<ContinuousClock.Instant>.Action] = []
-            for r in requests {
+            let offSite = c.peer.site != node.identity.site
+            for (n, r) in requests.enumerated() {
+                // Receiving is paced by asking: no credit under the download caps, no request.
+                let wait = node.shaper.receiveDelay(offSite: offSite, now: node.now)
+                if wait > 0 {
+                    for later in requests[n...] { picker.requestRejected(by: c.pickerID, later) }
+                    node.wake(after: wait)
+                    break
+                }
                 // A block cancelled earlier stays in the session until the peer answers it; asking
                 // again before that would be a protocol misuse, so give it back to the picker.
                 guard conn.session.ourRequests[r] == nil, conn.session.peerHave.contains(r.chunk) else {
@@ -364,6 +412,7 @@ final class BundleSwarm: @unchecked Sendable {
                     continue
                 }
                 actions += conn.session.request(r, now: clock.now)
+                node.shaper.requested(Int(r.length), offSite: offSite, now: node.now)
             }
             connections[id] = conn
             perform(actions, on: id)

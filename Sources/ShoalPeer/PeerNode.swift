@@ -5,6 +5,7 @@ import ShoalBundle
 import ShoalCrypto
 import ShoalNet
 import ShoalStorage
+import ShoalSwarm
 import ShoalTLS
 import ShoalWire
 
@@ -30,6 +31,9 @@ public final class PeerNode: @unchecked Sendable {
         public var seedBundles: [String] = []
         public var announceInterval: Double = 1
         public var maxOutstandingBlocks = 16
+        /// The local operator's cap on this node's traffic, each direction, bits per second
+        /// (combined with the caps the coordinator hands out: the tighter wins).
+        public var maxRate: UInt64?
         /// Fault injection for tests and the lab: flip a byte in every block served.
         public var corruptServing = false
         public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
@@ -50,6 +54,13 @@ public final class PeerNode: @unchecked Sendable {
     private var dialing: Set<String> = []
     private var refused: [String: String] = [:]
     private var tasks: [RepeatedTask] = []
+    /// The caps in force (from the coordinator's jobs and `maxRate`) as token buckets.
+    var shaper = TrafficShaper()
+    private var limits: RateLimits?
+    private var limitsApplied = false
+    private var wake: Scheduled<Void>?
+    private var wakeAt: NIODeadline?
+    private let started = ContinuousClock.now
 
     public init(configuration: Configuration, tls: TLSContext) {
         self.configuration = configuration
@@ -106,6 +117,40 @@ public final class PeerNode: @unchecked Sendable {
 
     func swarm(for bundleID: String) -> BundleSwarm? { swarms[bundleID] }
 
+    /// Seconds since the node started: the shaper's clock.
+    var now: Double {
+        let d = ContinuousClock.now - started
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    /// Runs the swarms' deferred work (shaped serves and requests) after `seconds`; one timer, at
+    /// the earliest time asked for.
+    func wake(after seconds: Double) {
+        let deadline = NIODeadline.now() + .microseconds(Int64(max(0.001, seconds) * 1_000_000))
+        if let wakeAt, wakeAt <= deadline { return }
+        wake?.cancel()
+        wakeAt = deadline
+        wake = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            wake = nil
+            wakeAt = nil
+            for s in swarms.values { s.resumeShaped() }
+        }
+    }
+
+    /// Applies the caps the coordinator sent (and the local `maxRate`) when they change.
+    private func apply(limits new: RateLimits?) {
+        guard !limitsApplied || new != limits else { return }
+        limitsApplied = true
+        limits = new
+        let cap = configuration.maxRate
+        func tighter(_ a: UInt64?, _ b: UInt64?) -> UInt64? { [a, b].compactMap { $0 }.min() }
+        shaper = TrafficShaper(up: tighter(new?.up, cap), down: tighter(new?.down, cap), wanUp: new?.wanUp, wanDown: new?.wanDown, now: now)
+        if !shaper.isUnlimited {
+            func show(_ v: UInt64?) -> String { v.map { String(format: "%.1f Mbit/s", Double($0) / 1e6) } ?? "-" }
+            log("traffic caps: up \(show(shaper.up.map { UInt64($0.rate * 8) })), down \(show(shaper.down.map { UInt64($0.rate * 8) })), WAN up \(show(new?.wanUp)), WAN down \(show(new?.wanDown))")
+        }
+    }
+
 
     func announceNow() { announce() }
 
@@ -151,6 +196,7 @@ public final class PeerNode: @unchecked Sendable {
     }
 
     private func reconcile(_ jobs: [Job]) {
+        apply(limits: jobs.first?.limits)
         for job in jobs {
             if swarms[job.bundleID] == nil {
                 guard refused[job.bundleID] == nil, !job.manifest.isEmpty else { continue }

@@ -38,12 +38,15 @@ public struct Origin: Hashable, Sendable {
     public var uplink: Rate
     /// The seed hosts' names (at least one); they are not receiving hosts.
     public var seeds: [String]
+    /// The operator's cap on what Shoal sends through the uplink (all seeds together), if any.
+    public var uplinkLimit: Rate?
 
     /// An origin called `name` with the given uplink and seed hosts.
-    public init(name: String = "origin", uplink: Rate, seeds: [String]) {
+    public init(name: String = "origin", uplink: Rate, seeds: [String], uplinkLimit: Rate? = nil) {
         self.name = name
         self.uplink = uplink
         self.seeds = seeds
+        self.uplinkLimit = uplinkLimit
     }
 }
 
@@ -61,15 +64,25 @@ public struct Site: Hashable, Sendable {
     public var hostUp: Rate?
     /// The default download rate of this site's hosts (a host may override it).
     public var hostDown: Rate?
+    /// The operator's cap on Shoal's traffic out of the site over its WAN link (all hosts together).
+    public var wanLimitUp: Rate?
+    /// The operator's cap on Shoal's traffic into the site over its WAN link (all hosts together).
+    public var wanLimitDown: Rate?
+    /// The default cap on each host's Shoal traffic, each direction (a host may override it).
+    public var hostLimit: Rate?
 
-    /// A site with the given WAN link rates and optional racks and host-link defaults.
-    public init(name: String, wanUp: Rate, wanDown: Rate, racks: [String] = [], hostUp: Rate? = nil, hostDown: Rate? = nil) {
+    /// A site with the given WAN link rates and optional racks, host-link defaults and limits.
+    public init(name: String, wanUp: Rate, wanDown: Rate, racks: [String] = [], hostUp: Rate? = nil, hostDown: Rate? = nil,
+                wanLimitUp: Rate? = nil, wanLimitDown: Rate? = nil, hostLimit: Rate? = nil) {
         self.name = name
         self.wanUp = wanUp
         self.wanDown = wanDown
         self.racks = racks
         self.hostUp = hostUp
         self.hostDown = hostDown
+        self.wanLimitUp = wanLimitUp
+        self.wanLimitDown = wanLimitDown
+        self.hostLimit = hostLimit
     }
 }
 
@@ -87,15 +100,18 @@ public struct Host: Hashable, Sendable {
     public var up: Rate
     /// The host link's download rate (`d_i` in the bound).
     public var down: Rate
+    /// The operator's cap on this host's Shoal traffic, each direction (overrides the site's `hostLimit`).
+    public var limit: Rate?
 
     /// A host in `site` with the given link rates.
-    public init(name: String, site: String, rack: String? = nil, labels: [String: String] = [:], up: Rate, down: Rate) {
+    public init(name: String, site: String, rack: String? = nil, labels: [String: String] = [:], up: Rate, down: Rate, limit: Rate? = nil) {
         self.name = name
         self.site = site
         self.rack = rack
         self.labels = labels
         self.up = up
         self.down = down
+        self.limit = limit
     }
 }
 
@@ -109,6 +125,9 @@ extension Topology {
     public func validate() throws {
         try Topology.checkName(origin.name, at: "origin.name")
         guard origin.uplink.bitsPerSecond > 0 else { throw TopologyError(path: "origin.uplink", message: "rate must be greater than 0") }
+        if let limit = origin.uplinkLimit, limit.bitsPerSecond == 0 {
+            throw TopologyError(path: "origin.uplink_limit", message: "rate must be greater than 0")
+        }
         guard !origin.seeds.isEmpty else { throw TopologyError(path: "origin.seeds", message: "the origin needs at least one seed host") }
         var machineNames: [String: String] = [:]  // host or seed name -> where it was declared
         for (i, seed) in origin.seeds.enumerated() {
@@ -127,7 +146,8 @@ extension Topology {
                 throw TopologyError(path: path + ".name", message: "duplicate site name \"\(site.name)\" (also \(first))")
             }
             siteNames[site.name] = path + ".name"
-            for (key, rate) in [("wan_up", site.wanUp), ("wan_down", site.wanDown), ("host_up", site.hostUp), ("host_down", site.hostDown)] {
+            for (key, rate) in [("wan_up", site.wanUp), ("wan_down", site.wanDown), ("host_up", site.hostUp), ("host_down", site.hostDown),
+                                ("wan_limit_up", site.wanLimitUp), ("wan_limit_down", site.wanLimitDown), ("host_limit", site.hostLimit)] {
                 if let rate, rate.bitsPerSecond == 0 { throw TopologyError(path: "\(path).\(key)", message: "rate must be greater than 0") }
             }
             var racks: Set<String> = []
@@ -164,6 +184,7 @@ extension Topology {
             }
             if host.up.bitsPerSecond == 0 { throw TopologyError(path: path + ".up", message: "rate must be greater than 0") }
             if host.down.bitsPerSecond == 0 { throw TopologyError(path: path + ".down", message: "rate must be greater than 0") }
+            if let limit = host.limit, limit.bitsPerSecond == 0 { throw TopologyError(path: path + ".limit", message: "rate must be greater than 0") }
         }
     }
 

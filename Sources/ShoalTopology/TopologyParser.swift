@@ -183,7 +183,7 @@ private struct DocumentReader {
 
     mutating func origin(_ element: Element) throws -> Origin {
         note(element)
-        let fields = try element.mapping(allowed: ["name", "uplink", "seed", "seeds"])
+        let fields = try element.mapping(allowed: ["name", "uplink", "uplink_limit", "seed", "seeds"])
         var name = "origin"
         if let value = fields["name"] { note(value); name = try value.name() }
         let uplink = try fields.required("uplink")
@@ -200,12 +200,15 @@ private struct DocumentReader {
         } else {
             throw TopologyError(path: element.child("seeds"), message: "required key is missing (give seed: NAME or seeds: [NAME, ...])", line: element.line)
         }
-        return Origin(name: name, uplink: try uplink.rate(), seeds: seeds)
+        var uplinkLimit: Rate? = nil
+        if let value = fields["uplink_limit"] { note(value); uplinkLimit = try value.rate() }
+        return Origin(name: name, uplink: try uplink.rate(), seeds: seeds, uplinkLimit: uplinkLimit)
     }
 
     mutating func site(_ element: Element) throws -> Site {
         note(element)
-        let fields = try element.mapping(allowed: ["name", "wan", "wan_up", "wan_down", "racks", "host_link", "host_up", "host_down"])
+        let fields = try element.mapping(allowed: ["name", "wan", "wan_up", "wan_down", "racks", "host_link", "host_up", "host_down",
+                                                              "wan_limit", "wan_limit_up", "wan_limit_down", "host_limit"])
         for value in fields.values.values { note(value) }
         let name = try fields.required("name").name("site name")
         try fields.exclusive("wan", ["wan_up", "wan_down"])
@@ -231,12 +234,21 @@ private struct DocumentReader {
             spelling[element.child("host_up")] = link.path
             spelling[element.child("host_down")] = link.path
         }
-        return Site(name: name, wanUp: up, wanDown: down, racks: racks, hostUp: hostUp, hostDown: hostDown)
+        try fields.exclusive("wan_limit", ["wan_limit_up", "wan_limit_down"])
+        var wanLimitUp = try fields["wan_limit_up"]?.rate(), wanLimitDown = try fields["wan_limit_down"]?.rate()
+        if let limit = fields["wan_limit"] {
+            (wanLimitUp, wanLimitDown) = (try limit.rate(), try limit.rate())
+            spelling[element.child("wan_limit_up")] = limit.path
+            spelling[element.child("wan_limit_down")] = limit.path
+        }
+        let hostLimit = try fields["host_limit"]?.rate()
+        return Site(name: name, wanUp: up, wanDown: down, racks: racks, hostUp: hostUp, hostDown: hostDown,
+                    wanLimitUp: wanLimitUp, wanLimitDown: wanLimitDown, hostLimit: hostLimit)
     }
 
     mutating func host(_ element: Element, sites: [Site]) throws -> Host {
         note(element)
-        let fields = try element.mapping(allowed: ["name", "site", "rack", "labels", "link", "up", "down"])
+        let fields = try element.mapping(allowed: ["name", "site", "rack", "labels", "link", "up", "down", "limit"])
         for value in fields.values.values { note(value) }
         let name = try fields.required("name").name("host name")
         let siteElement = try fields.required("site")
@@ -269,6 +281,6 @@ private struct DocumentReader {
         guard let down = down ?? site.hostDown else {
             throw element.error("no download rate: set link or down on the host, or host_link or host_down on site \"\(site.name)\"")
         }
-        return Host(name: name, site: siteName, rack: rack, labels: labels, up: up, down: down)
+        return Host(name: name, site: siteName, rack: rack, labels: labels, up: up, down: down, limit: try fields["limit"]?.rate())
     }
 }

@@ -98,6 +98,22 @@ public struct PlanSpec: Codable, Hashable, Sendable {
     }
 }
 
+/// The caps a host must keep its Shoal traffic under, in bits per second (`nil`: none); see
+/// `HostLimits` in ShoalTopology, which the coordinator computes them from.
+public struct RateLimits: Codable, Hashable, Sendable {
+    public var up: UInt64?
+    public var down: UInt64?
+    public var wanUp: UInt64?
+    public var wanDown: UInt64?
+
+    public init(up: UInt64? = nil, down: UInt64? = nil, wanUp: UInt64? = nil, wanDown: UInt64? = nil) {
+        self.up = up
+        self.down = down
+        self.wanUp = wanUp
+        self.wanDown = wanDown
+    }
+}
+
 /// One bundle a host should fetch (or serve).
 public struct Job: Codable, Hashable, Sendable {
     public var bundleID: String
@@ -109,14 +125,18 @@ public struct Job: Codable, Hashable, Sendable {
     public var plan: PlanSpec
     /// Hosts this host must not use (they sent bad chunks).
     public var banned: [String]
+    /// The host's traffic caps (the same in every job of one answer); `nil`: none.
+    public var limits: RateLimits?
 
-    public init(bundleID: String, manifest: String, seeds: [PeerEndpoint], peers: [PeerEndpoint], plan: PlanSpec, banned: [String]) {
+    public init(bundleID: String, manifest: String, seeds: [PeerEndpoint], peers: [PeerEndpoint], plan: PlanSpec, banned: [String],
+                limits: RateLimits? = nil) {
         self.bundleID = bundleID
         self.manifest = manifest
         self.seeds = seeds
         self.peers = peers
         self.plan = plan
         self.banned = banned
+        self.limits = limits
     }
 }
 

@@ -28,6 +28,12 @@ struct CoordinatorCommand: ParsableCommand {
             from the fleet CA; a host must be in the topology, in the site its certificate names. \
             State (published bundles, hosts, progress, bans) is saved to --state after each change \
             and read back on start, so a restarted coordinator continues where it was.
+
+            Traffic caps: the operator's limits in the topology (origin uplink_limit; per site \
+            wan_limit / wan_limit_up / wan_limit_down and host_limit; per host limit) are handed to \
+            each host with its jobs, a site's WAN cap split equally over the site's hosts, and the \
+            peers enforce them. --enforce-link-rates adds the links' own rates as caps (the \
+            loopback lab uses it, as nothing else shapes loopback traffic).
             """
     )
     @Option(help: "Topology file (YAML; see topology/README.md).") var topology: String
@@ -35,6 +41,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "TLS directory with the coordinator's certificate (role coordinator).") var tls: String
     @Option(help: "State file (JSON), kept across restarts.") var state: String
     @Option(help: "Seconds without an announce after which a host counts as dead.") var liveTimeout: Double = 10
+    @Flag(help: "Also cap every host at its topology link rates (for loopback labs, where nothing else shapes).")
+    var enforceLinkRates = false
 
     func run() throws {
         try reportingErrors {
@@ -50,10 +58,11 @@ struct CoordinatorCommand: ParsableCommand {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let server: CoordinatorServer
             do {
-                server = try CoordinatorServer(topology: topo, tls: context, statePath: state, group: group, liveTimeout: liveTimeout)
+                server = try CoordinatorServer(topology: topo, tls: context, statePath: state, group: group, liveTimeout: liveTimeout,
+                                                enforceLinkRates: enforceLinkRates)
             } catch { throw CLIError(message: "\(error)") }
             let bound = try server.start(host: host, port: port)
-            Terminal.note("coordinator listening on \(bound) (\(topo.hosts.count) hosts in \(topo.sites.count) sites; state \(state))")
+            Terminal.note("coordinator listening on \(bound) (\(topo.hosts.count) hosts in \(topo.sites.count) sites; state \(state)\(topo.hasLimits ? "; operator traffic caps set" : "")\(enforceLinkRates ? "; link rates enforced by the peers" : ""))")
             waitForTerminationSignal()
             server.stop()
             try? group.syncShutdownGracefully()

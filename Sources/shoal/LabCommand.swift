@@ -22,8 +22,10 @@ struct LabRun: ParsableCommand {
         abstract: "Build the datacenter of a topology, distribute a bundle to every host, report, tear down.",
         discussion: """
             As root: every host in its own network namespace, each site a bridge behind a router, every \
-            link shaped with HTB at the topology's rates. Otherwise: loopback addresses, rates NOT \
-            enforced (the report says mode "loopback"). Starts the CA, the coordinator, the seed and one \
+            link shaped with HTB at the topology's rates. Otherwise: loopback addresses, the same rates \
+            enforced by the peers themselves (token buckets; the report says mode "loopback" and \
+            rate_enforcement "application"). Operator caps in the topology (uplink_limit, wan_limit, \
+            host_limit, limit) apply in both modes, and the bound is computed for the capped rates. Starts the CA, the coordinator, the seed and one \
             peer per host as separate processes, distributes, waits until every host has the verified \
             image staged, then reports completion time against the lower bound, WAN copies per site, \
             origin egress, and per-host time, image check and peak memory. Everything it made is removed \
@@ -167,7 +169,8 @@ final class LabRunner: @unchecked Sendable {
                 "mode": mode, "bundle_bytes": bundleBytes, "completion_seconds": completion, "bound_seconds": bound.seconds,
                 "ratio_to_bound": completion / bound.seconds, "bound_binding": "\(bound.binding)",
                 "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
-                "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": mode == "netns",
+                "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": true,
+                "rate_enforcement": mode == "netns" ? "htb" : "application",
                 "events": events, "bad_peer_reports": badPeerReports, "run_id": runID,
                 "origin_chunk_bytes": originChunkBytes, "origin_chunk_copies": Double(originChunkBytes) / Double(bundleBytes),
             ]
@@ -218,7 +221,7 @@ final class LabRunner: @unchecked Sendable {
         _ = try lab.spawn(in: origin, executable: shoal, arguments: [
             "coordinator", "--topology", topologyPath, "--listen", coordinatorAddress, "--tls", tlsDir("coordinator"),
             "--state", work + "/coordinator.json", "--live-timeout", "5",
-        ], environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
+        ] + (lab.mode == .loopback ? ["--enforce-link-rates"] : []), environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
         usleep(300_000)
         let seedName = topology.origin.seeds.first ?? "seed"
         let seedProcess = try lab.spawn(in: seedName, executable: shoal, arguments: [
@@ -339,7 +342,8 @@ final class LabRunner: @unchecked Sendable {
             let ok = (try? Self.hashFile(work + "/stage-\(h.name).img", length: manifest.imageSize)) == manifest.imageDigest
             hosts[h.name] = (h.site, done[h.name], ok || faults.corrupt.contains(h.name), rss)
         }
-        let bound = topology.lowerBound(bundleBytes: bundleBytes)
+        // Operator caps lower what the datacenter can do; the bound is for the capped rates.
+        let bound = topology.limited().lowerBound(bundleBytes: bundleBytes)
         return Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
                       hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },

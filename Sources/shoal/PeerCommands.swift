@@ -4,6 +4,13 @@ import ShoalCrypto
 import ShoalNet
 import ShoalPeer
 import ShoalTLS
+import ShoalTopology
+
+/// `--max-rate` in bits per second.
+func parseMaxRate(_ text: String?) throws -> UInt64? {
+    guard let text else { return nil }
+    do { return try Rate.parse(text).bitsPerSecond } catch { throw CLIError(message: "bad --max-rate \(text): \(error)") }
+}
 
 /// Runs a node until SIGINT/SIGTERM.
 func runNode(_ configuration: PeerNode.Configuration, tls: TLSContext) throws {
@@ -45,6 +52,8 @@ struct PeerCommand: ParsableCommand {
     @Option(name: .long, help: "Trusted Ed25519 public key (PEM); repeatable. Unsigned bundles are then refused.") var trust: [String] = []
     @Option(help: "Key file for encrypted bundles (needed only to stage them).") var key: String?
     @Option(help: "Seconds between announces to the coordinator.") var announceInterval: Double = 1
+    @Option(help: "Cap on this host's Shoal traffic, each direction (e.g. 200Mbit/s); the coordinator's caps from the topology also apply, the tighter wins.")
+    var maxRate: String?
     @Option(help: .hidden) var fault: String?
 
     func run() throws {
@@ -56,6 +65,7 @@ struct PeerCommand: ParsableCommand {
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
             if let key { config.key = try KeyFiles.symmetricKey(key) }
             config.announceInterval = announceInterval
+            config.maxRate = try parseMaxRate(maxRate)
             switch fault {
             case nil: break
             case "corrupt-serving": config.corruptServing = true  // test fault injection: serve corrupt blocks
@@ -76,12 +86,15 @@ struct SeedCommand: ParsableCommand {
     @Option(help: "Coordinator address HOST:PORT.") var coordinator: String
     @Option(help: "TLS directory with a certificate of role seed.") var tls: String
     @Option(name: .long, help: "Trusted Ed25519 public key (PEM); the bundle must be signed by it.") var trust: [String] = []
+    @Option(help: "Cap on what this seed sends (e.g. 500Mbit/s); the topology's uplink_limit also applies, the tighter wins.")
+    var maxRate: String?
 
     func run() throws {
         try reportingErrors {
             let context = try loadTLS(tls)
             var config = try nodeConfiguration(listen: listen, advertise: advertise, coordinator: coordinator)
             config.seedBundles = [bundle]
+            config.maxRate = try parseMaxRate(maxRate)
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
             try runNode(config, tls: context)
         }

@@ -11,10 +11,15 @@ import Testing
         return file.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("topology/small.yaml").path
     }()
 
-    func runLab(_ extra: [String]) throws -> [String: Any] {
+    func runLab(_ extra: [String], topologyText: String? = nil) throws -> [String: Any] {
         try TemporaryDirectory.with { dir in
             let report = dir.file("report.json")
-            let r = try ShoalTool.run(["lab", "run", LabTests.topology, "--report", report, "--timeout", "60"] + extra)
+            var topology = LabTests.topology
+            if let topologyText {
+                topology = dir.file("topology.yaml")
+                try topologyText.write(toFile: topology, atomically: true, encoding: .utf8)
+            }
+            let r = try ShoalTool.run(["lab", "run", topology, "--report", report, "--timeout", "60"] + extra)
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
             let data = try Data(contentsOf: URL(fileURLWithPath: report))
             return try JSONSerialization.jsonObject(with: data) as! [String: Any]
@@ -40,6 +45,39 @@ import Testing
         }
         #expect((report["origin_egress_copies"] as? Double ?? 9) <= 1.5)
         #expect((report["ratio_to_bound"] as? Double ?? 0) >= 1.0)  // nothing beats physics
+        try expectNothingLeftBehind(report)
+    }
+
+    /// The small topology with slower site WAN links (or operator caps on them), so that a
+    /// distribution that ignored them would finish in well under the bound.
+    static func slowWAN(_ site: String) -> String {
+        """
+        origin: { uplink: 200Mbit/s, seeds: [seed] }
+        sites:
+          - { name: a, \(site), host_link: 400Mbit/s }
+          - { name: b, \(site), host_link: 400Mbit/s }
+        hosts: [{ name: a1, site: a }, { name: a2, site: a }, { name: b1, site: b }, { name: b2, site: b }]
+        """
+    }
+
+    @Test func onLoopbackThePeersEnforceTheLinkRatesThemselves() throws {
+        let report = try runLab(["--loopback"], topologyText: Self.slowWAN("wan: 25Mbit/s"))
+        #expect(report["mode"] as? String == "loopback")
+        #expect(report["rate_enforcement"] as? String == "application" && report["rates_enforced"] as? Bool == true)
+        for (name, host) in hosts(report) { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        // Unshaped loopback moves 16 MiB in a fraction of the 5.4 s that 25 Mbit/s WAN links allow.
+        let bound = report["bound_seconds"] as? Double ?? 0
+        #expect(bound > 5)
+        #expect((report["ratio_to_bound"] as? Double ?? 0) >= 0.95, "\(report)")
+    }
+
+    @Test func operatorCapsOnTheWANAreHonoured() throws {
+        // 100 Mbit/s links, capped at 25 Mbit/s for Shoal: the capped bound is 4× the link bound.
+        let report = try runLab([], topologyText: Self.slowWAN("wan: 100Mbit/s, wan_limit: 25Mbit/s"))
+        for (name, host) in hosts(report) { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        #expect((report["bound_seconds"] as? Double ?? 0) > 5)
+        #expect((report["ratio_to_bound"] as? Double ?? 0) >= 0.95, "\(report)")
+        for (name, site) in sites(report) { #expect(site["chunk_copies_in"] as? Double == 1.0, "\(name): \(site)") }
         try expectNothingLeftBehind(report)
     }
 
