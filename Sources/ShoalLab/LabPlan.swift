@@ -121,6 +121,19 @@ public struct LabPlan: Sendable, Hashable {
     /// The origin namespace.
     public var originNamespace: String
 
+    /// The IPv6 twin of a lab IPv4 address or prefix, for dual-stack labs: `10.o.x.y/len` becomes
+    /// `fd00:o:x::y/len6` (o, x, y in hex; a /30 becomes a /126, a /24 a /64, a /16 a /32), so every
+    /// interface, route and gateway has the same place in both plans.
+    public static func ipv6(_ v4: String) -> String {
+        let parts = v4.split(separator: "/", maxSplits: 1)
+        let octets = parts[0].split(separator: ".").compactMap { Int($0) }
+        precondition(octets.count == 4 && octets[0] == 10, "not a lab address: \(v4)")
+        let hex = { (n: Int) in String(n, radix: 16) }
+        let address = "fd00:\(hex(octets[1])):\(hex(octets[2]))::\(hex(octets[3]))"
+        guard parts.count == 2 else { return address }
+        return address + "/" + (["30": "126", "24": "64", "16": "32"][String(parts[1])] ?? "128")
+    }
+
     /// The namespace name `shoal-lab-<runID>-<suffix>`.
     public static func namespace(runID: String, suffix: String) -> String { namespacePrefix + runID + "-" + suffix }
 

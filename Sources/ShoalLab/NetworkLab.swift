@@ -47,6 +47,9 @@ public final class NetworkLab: Lab, @unchecked Sendable {
         public var verifyShaping = true
         /// Whether `build` first removes stale labs (`sweepStale()`).
         public var sweepFirst = true
+        /// Dual stack: every interface, bridge and route also gets its IPv6 twin
+        /// (`LabPlan.ipv6`), and `address(of:)` and `originAddress` answer in IPv6.
+        public var ipv6 = false
         /// Called before each build step with its name (`namespaces`, `forwarding`, `bridges`,
         /// `links`, `routes`, `shaping`, `verify`); throwing aborts the build, which then cleans up.
         /// For progress output, and for tests of the cleanup path.
@@ -138,12 +141,15 @@ public final class NetworkLab: Lab, @unchecked Sendable {
         try step("forwarding")
         for node in plan.nodes where node.forwards {
             try setSysctl(namespace: node.namespace, "net.ipv4.ip_forward", "1")
+            if options.ipv6 { try setSysctl(namespace: node.namespace, "net.ipv6.conf.all.forwarding", "1") }
         }
 
         try step("bridges")
         for bridge in plan.bridges {
             try Command.ip("-n", bridge.namespace, "link", "add", bridge.name, "type", "bridge", "forward_delay", "0", "stp_state", "0")
             try Command.ip("-n", bridge.namespace, "addr", "add", bridge.address, "dev", bridge.name)
+            // nodad: no duplicate-address detection, so the address is usable at once.
+            if options.ipv6 { try Command.ip("-n", bridge.namespace, "addr", "add", LabPlan.ipv6(bridge.address), "dev", bridge.name, "nodad") }
             try Command.ip("-n", bridge.namespace, "link", "set", bridge.name, "up")
         }
 
@@ -156,6 +162,7 @@ public final class NetworkLab: Lab, @unchecked Sendable {
             for end in [link.a, link.b] {
                 if let address = end.address {
                     try Command.ip("-n", end.namespace, "addr", "add", address, "dev", end.interface)
+                    if options.ipv6 { try Command.ip("-n", end.namespace, "addr", "add", LabPlan.ipv6(address), "dev", end.interface, "nodad") }
                 }
                 if let bridge = end.bridge {
                     try Command.ip("-n", end.namespace, "link", "set", end.interface, "master", bridge)
@@ -167,6 +174,9 @@ public final class NetworkLab: Lab, @unchecked Sendable {
         try step("routes")
         for route in plan.routes {
             try Command.ip("-n", route.namespace, "route", "add", route.destination, "via", route.gateway)
+            if options.ipv6 {
+                try Command.ip("-n", route.namespace, "-6", "route", "add", LabPlan.ipv6(route.destination), "via", LabPlan.ipv6(route.gateway))
+            }
         }
 
         try step("shaping")
@@ -239,13 +249,13 @@ public final class NetworkLab: Lab, @unchecked Sendable {
     // MARK: - Names and addresses
 
     /// The address of the origin's end of its uplink, where the seeds and coordinator listen.
-    public var originAddress: String { plan.originAddress }
+    public var originAddress: String { options.ipv6 ? LabPlan.ipv6(plan.originAddress) : plan.originAddress }
 
     /// The address of a host; for a seed or the origin's name, `originAddress`. Traps on a name
     /// that is not in the topology.
     public func address(of name: String) -> String {
-        if let address = plan.hostAddresses[name] { return address }
-        if isOriginMachine(name) { return plan.originAddress }
+        if let address = plan.hostAddresses[name] { return options.ipv6 ? LabPlan.ipv6(address) : address }
+        if isOriginMachine(name) { return originAddress }
         preconditionFailure("no host, seed or origin named \"\(name)\" in the lab's topology")
     }
 

@@ -39,6 +39,7 @@ struct LabRun: ParsableCommand {
     @Option(help: "Give up after this many seconds of distribution.") var timeout: Double = 900
     @Option(help: "Keep the work directory (logs, stores, staged images) here instead of a temporary one.") var keep: String?
     @Flag(help: "Use loopback addresses even when network namespaces are available.") var loopback = false
+    @Flag(help: "Dual-stack namespaces, every process talking IPv6 (fd00:…); needs network namespaces (root).") var ipv6 = false
     @Option(help: "Fault: this host serves corrupt chunks (it must be caught, banned and reported).") var corrupt: [String] = []
     @Option(help: "Fault: kill -9 this host's peer during the distribution, then restart it.") var killPeer: String?
     @Option(help: "Seconds after the start of the distribution to kill --kill-peer.") var killAfter: Double = 1
@@ -65,7 +66,10 @@ struct LabRun: ParsableCommand {
                 s.resume()
                 return s
             }
-            let runner = try LabRunner(topology: topo, work: work, useNamespaces: !loopback && NetworkLab.isSupported, timeout: timeout)
+            if ipv6, loopback || !NetworkLab.isSupported {
+                throw CLIError(message: "--ipv6 needs network namespaces (root, ip netns); the loopback lab is IPv4 only")
+            }
+            let runner = try LabRunner(topology: topo, work: work, useNamespaces: !loopback && NetworkLab.isSupported, ipv6: ipv6, timeout: timeout)
             LabRunner.active = runner
             runner.setTopologySource(topology)
             runner.faults = .init(corrupt: Set(corrupt), killPeer: killPeer, killAfter: killAfter, killSeed: killSeed)
@@ -107,13 +111,15 @@ final class LabRunner: @unchecked Sendable {
     var faults = Faults()
     private var events: [String] = []
 
-    init(topology: Topology, work: String, useNamespaces: Bool, timeout: Double) throws {
+    init(topology: Topology, work: String, useNamespaces: Bool, ipv6: Bool = false, timeout: Double) throws {
         self.topology = topology
         self.work = work
         self.timeout = timeout
         self.shoal = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         do {
-            lab = useNamespaces ? try NetworkLab.build(topology: topology) : try LoopbackLab(topology: topology)
+            var options = NetworkLab.Options()
+            options.ipv6 = ipv6
+            lab = useNamespaces ? try NetworkLab.build(topology: topology, options: options) : try LoopbackLab(topology: topology)
         } catch {
             throw CLIError(message: "cannot build the lab: \(error)")
         }
@@ -121,6 +127,9 @@ final class LabRunner: @unchecked Sendable {
     }
 
     func teardown() { lab.teardown() }
+
+    /// `HOST:PORT`, with an IPv6 host in brackets.
+    func hostPort(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     func makeSampleBundle() throws -> String {
         let image = work + "/sample.img", bundle = work + "/sample.shoal"
@@ -146,6 +155,8 @@ final class LabRunner: @unchecked Sendable {
         var badPeerReports: [String] = []
         var faulty: Set<String> = []
         var runID = ""
+        /// 6 when every process talked IPv6 (`--ipv6`).
+        var ipVersion = 4
         /// Chunk bytes the seed served (the nodes' own accounting, without TLS/TCP overhead).
         var originChunkBytes: UInt64 = 0
         var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
@@ -166,7 +177,7 @@ final class LabRunner: @unchecked Sendable {
                 hostsJSON[name] = o
             }
             return [
-                "mode": mode, "bundle_bytes": bundleBytes, "completion_seconds": completion, "bound_seconds": bound.seconds,
+                "mode": mode, "ip_version": ipVersion, "bundle_bytes": bundleBytes, "completion_seconds": completion, "bound_seconds": bound.seconds,
                 "ratio_to_bound": completion / bound.seconds, "bound_binding": "\(bound.binding)",
                 "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
                 "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": true,
@@ -214,7 +225,7 @@ final class LabRunner: @unchecked Sendable {
         for seed in topology.origin.seeds { try ca.issue(FleetIdentity(host: seed, site: origin, role: .seed), into: tlsDir(seed)) }
         for h in topology.hosts { try ca.issue(FleetIdentity(host: h.name, site: h.site, role: .peer), into: tlsDir(h.name)) }
 
-        let coordinatorAddress = "\(lab.originAddress):\(coordinatorPort)"
+        let coordinatorAddress = hostPort(lab.originAddress, coordinatorPort)
         let topologyPath = work + "/topology.yaml"
         try? FileManager.default.removeItem(atPath: topologyPath)
         try FileManager.default.copyItem(atPath: resolvedTopologyPath(), toPath: topologyPath)
@@ -225,14 +236,14 @@ final class LabRunner: @unchecked Sendable {
         usleep(300_000)
         let seedName = topology.origin.seeds.first ?? "seed"
         let seedProcess = try lab.spawn(in: seedName, executable: shoal, arguments: [
-            "seed", bundlePath, "--listen", "\(lab.address(of: seedName)):\(peerPort)", "--advertise", lab.address(of: seedName),
+            "seed", bundlePath, "--listen", hostPort(lab.address(of: seedName), peerPort), "--advertise", lab.address(of: seedName),
             "--coordinator", coordinatorAddress, "--tls", tlsDir(seedName),
         ], environment: nil, stdout: work + "/\(seedName).log", stderr: work + "/\(seedName).log")
         var peers: [String: LabProcess] = [:]
         func startPeer(_ name: String) throws -> LabProcess {
             let address = lab.address(of: name)
             var args = [
-                "peer", "--listen", "\(address):\(peerPort)", "--advertise", address, "--coordinator", coordinatorAddress,
+                "peer", "--listen", hostPort(address, peerPort), "--advertise", address, "--coordinator", coordinatorAddress,
                 "--tls", tlsDir(name), "--store", work + "/store-\(name)", "--stage", work + "/stage-\(name).img",
             ]
             if faults.corrupt.contains(name) { args += ["--fault", "corrupt-serving"] }
@@ -348,7 +359,8 @@ final class LabRunner: @unchecked Sendable {
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
                       hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },
                       chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [], faulty: faults.corrupt,
-                      runID: (lab as? NetworkLab)?.runID ?? "", originChunkBytes: originChunkBytes)
+                      runID: (lab as? NetworkLab)?.runID ?? "", ipVersion: ((lab as? NetworkLab)?.options.ipv6 ?? false) ? 6 : 4,
+                      originChunkBytes: originChunkBytes)
     }
 
     private var topologySource: String?
@@ -358,7 +370,7 @@ final class LabRunner: @unchecked Sendable {
     func status() throws -> StatusReport {
         let out = work + "/status.json"
         let p = try lab.spawn(in: topology.origin.name, executable: shoal, arguments: [
-            "status", "--coordinator", "\(lab.originAddress):\(coordinatorPort)", "--tls", tlsDir("operator"), "--json",
+            "status", "--coordinator", hostPort(lab.originAddress, coordinatorPort), "--tls", tlsDir("operator"), "--json",
         ], environment: nil, stdout: out, stderr: nil)
         _ = p.waitUntilExit(timeout: 10)
         guard p.exitStatus == 0, let data = FileManager.default.contents(atPath: out) else { throw CLIError(message: "status failed") }

@@ -81,6 +81,16 @@ import Testing
         try expectNothingLeftBehind(report)
     }
 
+    @Test func theSwarmRunsOverIPv6() throws {
+        // Dual-stack namespaces; every process listens on and dials IPv6 addresses only.
+        guard getuid() == 0 else { return }  // namespaces need root; the loopback lab is IPv4 only
+        let report = try runLab(["--ipv6"])
+        #expect(report["ip_version"] as? Int == 6 && report["mode"] as? String == "netns")
+        for (name, host) in hosts(report) { #expect(host["image_ok"] as? Bool == true, "\(name)") }
+        for (name, site) in sites(report) { #expect(site["chunk_copies_in"] as? Double == 1.0, "\(name): \(site)") }
+        try expectNothingLeftBehind(report)
+    }
+
     @Test func aCorruptingPeerIsCaughtBannedAndReported() throws {
         let report = try runLab(["--corrupt", "a2"])
         for (name, host) in hosts(report) where name != "a2" { #expect(host["image_ok"] as? Bool == true, "\(name)") }

@@ -155,3 +155,23 @@ import Testing
         }
     }
 }
+
+struct IPv6PlanTests {
+    @Test func everyLabAddressHasATwinInTheSamePlace() {
+        #expect(LabPlan.ipv6("10.77.0.2") == "fd00:4d:0::2")
+        #expect(LabPlan.ipv6("10.77.0.6/30") == "fd00:4d:0::6/126")
+        #expect(LabPlan.ipv6("10.77.3.12/24") == "fd00:4d:3::c/64")
+        #expect(LabPlan.ipv6("10.77.0.0/16") == "fd00:4d:0::0/32")
+        #expect(LabPlan.ipv6("10.77.255.254") == "fd00:4d:ff::fe")
+    }
+
+    @Test func twinsAreDistinctAcrossThePlan() throws {
+        let plan = try LabPlan(topology: try Topology.parse(yaml: """
+            origin: { uplink: 1Gbit, seed: s }
+            sites: [{ name: a, wan: 1Gbit, host_link: 1Gbit }, { name: b, wan: 1Gbit, host_link: 1Gbit }]
+            hosts: [{ name: a1, site: a }, { name: a2, site: a }, { name: b1, site: b }]
+            """), runID: "t")
+        let v4 = plan.links.flatMap { [$0.a.address, $0.b.address] }.compactMap { $0 } + plan.bridges.map(\.address)
+        #expect(Set(v4.map(LabPlan.ipv6)).count == Set(v4).count)
+    }
+}
