@@ -44,6 +44,8 @@ struct LabRun: ParsableCommand {
     @Option(help: "Fault: kill -9 this host's peer during the distribution, then restart it.") var killPeer: String?
     @Option(help: "Seconds after the start of the distribution to kill --kill-peer.") var killAfter: Double = 1
     @Flag(help: "Fault: kill the seed as soon as every site holds a full copy.") var killSeed = false
+    @Flag(help: "Then distribute the same bundle file with aria2c and opentracker over the same lab, and report both side by side (namespaces only).")
+    var compareAria2c = false
 
     func run() throws {
         try reportingErrors {
@@ -76,10 +78,23 @@ struct LabRun: ParsableCommand {
             for h in corrupt + [killPeer].compactMap({ $0 }) where topo.host(named: h) == nil { throw CLIError(message: "no host \(h) in the topology") }
             defer { cancel.forEach { $0.cancel() }; runner.teardown() }
             let bundlePath = try bundle ?? runner.makeSampleBundle()
+            if compareAria2c {
+                guard !loopback, NetworkLab.isSupported else { throw CLIError(message: "--compare-aria2c needs network namespaces (root)") }
+                _ = try LabRunner.aria2Tools()
+            }
             let result = try runner.run(bundlePath: bundlePath)
             result.printTable()
+            var json = result.json
+            if compareAria2c {
+                for p in runner.lab.processes where p.isRunning { p.terminate() }
+                let fileBytes = UInt64((try FileManager.default.attributesOfItem(atPath: bundlePath)[.size] as? NSNumber)?.uint64Value ?? 0)
+                let bound = topo.limited().lowerBound(bundleBytes: fileBytes).seconds
+                let aria = try runner.runAria2c(bundlePath: bundlePath, bound: bound, bundleBytes: fileBytes, timeout: timeout)
+                LabRunner.printSideBySide(shoal: result, aria2c: aria)
+                json["comparison"] = ["aria2c": aria.json]
+            }
             if let report {
-                let data = try JSONSerialization.data(withJSONObject: result.json, options: [.prettyPrinted, .sortedKeys])
+                let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
                 try data.write(to: URL(fileURLWithPath: report))
                 print("report: \(report)")
             }
