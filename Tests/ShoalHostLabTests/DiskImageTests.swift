@@ -4,7 +4,6 @@ import Testing
 
 @testable import ShoalHostLab
 
-private let mib: UInt64 = 1 << 20
 
 @Suite struct DiskImageTests {
     @Test func gptRoundTripMatchesSfdisk() throws {

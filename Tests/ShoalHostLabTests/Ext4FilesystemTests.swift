@@ -4,7 +4,6 @@ import Testing
 
 @testable import ShoalHostLab
 
-private let mib: UInt64 = 1 << 20
 
 @Suite struct Ext4FilesystemTests {
     /// A disk with one 16 MiB "root" partition after a 4 MiB "esp", and a small tree.
