@@ -214,6 +214,107 @@ public struct Ext4Filesystem: Sendable, Hashable, CustomStringConvertible {
         try debugfs(["sif \(path) mode 0\(String(full, radix: 8))"], write: true)
     }
 
+    /// Creates (or replaces) a symbolic link at `path` pointing to `target`.
+    public func writeSymlink(_ path: String, to target: String) throws(HostLabError) {
+        try Ext4Filesystem.validate(path)
+        guard !target.isEmpty, !target.unicodeScalars.contains(where: { $0.value < 0x21 || $0 == "\"" || $0 == "'" || $0 == "\\" }) else {
+            throw .badPath(target)
+        }
+        var commands = try directoryCommands(Ext4Filesystem.split(path).parent, mode: 0o755, uid: 0, gid: 0)
+        if let existing = try info(path) {
+            guard !existing.isDirectory else { throw .invalid("\(path) in \(description) is a directory") }
+            commands.append("rm \(path)")
+        }
+        commands.append("symlink \(path) \(target)")
+        try debugfs(commands, write: true)
+    }
+
+    /// Copies a directory tree of this machine into the file system under `destination`, in one
+    /// `debugfs -w` run: directories are created where missing, files and symlinks replaced,
+    /// modes and owners taken from the source (as `cp -a` would). Other file types are refused.
+    ///
+    /// This is how a rendered host profile (a directory of `/etc` files) goes into an OS.
+    /// - Returns: the number of files and symlinks written.
+    /// - Throws: `HostLabError.invalid` when a source entry is neither a file, a directory nor a
+    ///   symlink, or would replace a directory by a file; `.badPath`; `.toolFailed`.
+    @discardableResult
+    public func writeTree(from source: String, to destination: String = "/") throws(HostLabError) -> Int {
+        try Ext4Filesystem.validate(destination)
+        var commands = try directoryCommands(destination, mode: 0o755, uid: 0, gid: 0)
+        // Listings of destination directories that existed before (nil: created by this run).
+        var listings: [String: [String: Entry]?] = [:]
+        func existing(_ path: String) throws(HostLabError) -> Entry? {
+            let (parent, name) = Ext4Filesystem.split(path)
+            guard let name else { return nil }
+            if listings[parent] == nil {
+                do {
+                    listings[parent] = .some(Dictionary(uniqueKeysWithValues: try list(parent).map { ($0.name, $0) }))
+                } catch .fileNotFound {
+                    listings[parent] = .some(nil)
+                }
+            }
+            return listings[parent]!.flatMap { $0[name] }
+        }
+        var staged: [StagingFile] = []
+        defer { for file in staged { file.remove() } }
+        var written = 0
+        let base = destination == "/" ? "" : destination
+        guard directoryExists(source) else { throw .fileNotFound(path: source, in: "this machine") }
+        // Sorted, so every directory comes before what is in it.
+        let relatives = ((try? FileManager.default.subpathsOfDirectory(atPath: source)) ?? []).sorted()
+        for relative in relatives {
+            let from = source + "/" + relative
+            let to = base + "/" + relative
+            try Ext4Filesystem.validate(to)
+            var info = stat()
+            guard lstat(from, &info) == 0 else { throw .errno("lstat \(from)") }
+            let mode = UInt32(info.st_mode) & 0o7777
+            let old = try existing(to)
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                if let old {
+                    guard old.isDirectory else { throw .invalid("\(to) in \(description) is not a directory") }
+                    commands.append("sif \(to) mode 0\(String(0o040000 | mode, radix: 8))")
+                } else {
+                    commands.append("mkdir \(to)")
+                    commands.append("sif \(to) mode 0\(String(0o040000 | mode, radix: 8))")
+                    listings[to] = .some([:])  // new and empty: no need to list it
+                }
+            case S_IFREG, S_IFLNK:
+                if let old {
+                    guard !old.isDirectory else { throw .invalid("\(to) in \(description) is a directory") }
+                    commands.append("rm \(to)")
+                }
+                if info.st_mode & S_IFMT == S_IFLNK {
+                    guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: from),
+                          !target.isEmpty, !target.unicodeScalars.contains(where: { $0.value < 0x21 || $0 == "\"" || $0 == "'" || $0 == "\\" })
+                    else { throw .badPath("symlink \(from)") }
+                    commands.append("symlink \(to) \(target)")
+                } else {
+                    guard let data = FileManager.default.contents(atPath: from) else { throw .errno("read \(from)") }
+                    let file = try StagingFile(contents: Array(data))
+                    staged.append(file)
+                    commands.append("write \(file.path) \(to)")
+                    commands.append("sif \(to) mode 0\(String(0o100000 | mode, radix: 8))")
+                }
+                written += 1
+            default:
+                throw .invalid("\(from) is neither a file, a directory nor a symlink")
+            }
+            if info.st_mode & S_IFMT != S_IFLNK {
+                commands.append("sif \(to) uid \(info.st_uid)")
+                commands.append("sif \(to) gid \(info.st_gid)")
+            }
+        }
+        if !commands.isEmpty { try debugfs(commands, write: true) }
+        return written
+    }
+
+    private func directoryExists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// Grows the file system to fill `target` (normally the same partition after
     /// `DiskImage.growPartition`), as `resize2fs` does after `growpart`.
     ///

@@ -132,6 +132,13 @@ public struct LabHost: Sendable, Hashable {
     ///   the host runs nothing).
     @discardableResult
     public func boot() throws(HostLabError) -> BootRecord {
+        // One boot at a time per host: the firmware's read-modify-write of grubenv and the boot
+        // record must not interleave when two processes power-cycle the same host.
+        let lock = try FileIO.open(directory + "/.boot.lock", O_RDWR | O_CREAT)
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw .errno("flock \(directory)/.boot.lock") }
+        }
         let record: BootRecord
         do {
             record = try firmware.boot()

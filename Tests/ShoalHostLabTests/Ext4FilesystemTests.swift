@@ -76,6 +76,37 @@ import Testing
         }
     }
 
+    @Test func writeATreeInOneRun() throws {
+        try TemporaryDirectory.with("hostlab-ext4") { dir in
+            let (_, fs) = try makeDisk(in: dir)
+            // A rendered profile: new directories, a replaced file, a private key, a symlink.
+            let profile = dir.file("profile")
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: profile + "/etc/ssh", withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: profile + "/etc/network/interfaces.d", withIntermediateDirectories: true)
+            try "new key\n".write(toFile: profile + "/etc/ssh/key", atomically: false, encoding: .utf8)
+            try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: profile + "/etc/ssh/key")
+            try "auto eth0\n".write(toFile: profile + "/etc/network/interfaces.d/eth0", atomically: false, encoding: .utf8)
+            try fm.createSymbolicLink(atPath: profile + "/etc/resolv.conf", withDestinationPath: "/run/resolv.conf")
+            try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: profile + "/etc/network")
+
+            #expect(try fs.writeTree(from: profile) == 3)
+            #expect(try fs.readText("/etc/ssh/key") == "new key\n")
+            #expect(try fs.info("/etc/ssh/key")?.permissions == 0o600)
+            #expect(try fs.readText("/etc/network/interfaces.d/eth0") == "auto eth0\n")
+            #expect(try fs.info("/etc/network")?.permissions == 0o700)
+            #expect(try fs.info("/etc/resolv.conf")?.isSymbolicLink == true)
+            #expect(try fs.readText("/etc/os-release").hasPrefix("ID=lab"))  // untouched
+            // Again, over itself, and into a subdirectory.
+            #expect(try fs.writeTree(from: profile) == 3)
+            #expect(try fs.writeTree(from: profile, to: "/srv/copy") == 3)
+            #expect(try fs.readText("/srv/copy/etc/ssh/key") == "new key\n")
+            try fs.writeSymlink("/etc/alias", to: "ssh/key")
+            #expect(try fs.info("/etc/alias")?.isSymbolicLink == true)
+            #expect(try fs.check() == nil)
+        }
+    }
+
     @Test func growFilesystemWithItsPartition() throws {
         try TemporaryDirectory.with("hostlab-ext4") { dir in
             let (disk, fs) = try makeDisk(in: dir)
