@@ -168,6 +168,13 @@ public struct LabHost: Sendable, Hashable {
         }
     }
 
+    /// Cuts the power: afterwards the host runs nothing until the next `boot()`. The disks and
+    /// the environment block are left exactly as they are (a pending one-shot stays pending).
+    public func powerOff() {
+        unlink(bootedPath)
+        appendLog("powered off")
+    }
+
     /// The boot log, one line per boot (oldest first).
     public func bootLog() -> [String] {
         guard let data = FileManager.default.contents(atPath: bootLogPath) else { return [] }

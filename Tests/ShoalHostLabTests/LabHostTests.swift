@@ -33,6 +33,12 @@ import Testing
             let back = try host.boot()
             #expect(back.entry == "base" && back.osRelease.id == "os-a")
             #expect(host.bootLog().count == 3)
+
+            // Power loss with a one-shot pending: it is still pending at the next power-on.
+            try host.env.setOneShot("staging")
+            host.powerOff()
+            #expect(throws: HostLabError.notBooted(host: host.directory)) { try host.bootedOS() }
+            #expect(try host.boot().entry == "staging")
         }
     }
 
