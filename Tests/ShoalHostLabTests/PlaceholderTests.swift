@@ -1,4 +1,0 @@
-import Testing
-@testable import ShoalHostLab
-
-@Test func ShoalHostLabModuleBuilds() {}
