@@ -93,9 +93,9 @@ public enum OperationPlan {
     }
 
     /// The steps that leave the host bootable after a failure, given the system it runs now.
+    /// None when preflight refused (nothing was changed).
     ///
-    /// - In the base OS: clear a one-shot that may still be armed (nothing at all when preflight
-    ///   refused: nothing was changed).
+    /// - In the base OS: clear a one-shot that may still be armed.
     /// - In the staging OS, before the original disk was touched, when the operation started there:
     ///   point the default back at the original disk and reboot into it (the host ends in OS A as
     ///   it was). Otherwise stay in the staging OS, the default, with no one-shot armed.
@@ -103,10 +103,11 @@ public enum OperationPlan {
     ///   default and reboot into it; the agent there records the failure.
     /// - In the maintenance image: swap the original back and reboot into it.
     static func recovery(for record: OperationRecord, in system: HostSystem) -> [PlannedStep] {
+        // A refusal by preflight changed nothing, so there is nothing to undo.
         let changedSomething = record.steps.contains { $0.step.id != .preflight && $0.status != .pending && $0.status != .skipped }
+        guard changedSomething else { return [] }
         switch system {
         case .base:
-            guard changedSomething else { return [] }
             return [PlannedStep(.disarmBoot, in: .base, timeout: Timeout.bootEntry, recovery: true)]
         case .staging:
             let originalTouched = record.steps.contains {

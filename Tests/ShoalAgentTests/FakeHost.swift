@@ -49,8 +49,13 @@ final class FakeHost: HostDriver, @unchecked Sendable {
         var booted: BootEntry = .original
         /// One-shot entries the firmware ignores (the "staging boot does not take" fault).
         var firmwareIgnoresOneShot: Set<BootEntry> = []
-        /// Systems that boot but never run the agent (hang); a watchdog power-cycles them.
-        var hangs: Set<BootEntry> = []
+        /// OSes that boot but never run the agent (they hang); a watchdog power-cycles them.
+        var hangingOS: Set<String> = []
+        /// The stored profile turns corrupt when the host boots this entry (a bad staging disk).
+        var profileCorruptsOnBooting: BootEntry?
+        /// Driver calls that take this long (seconds on the manual clock).
+        var slow: [String: Double] = [:]
+        var clock: ManualClock?
         var bundles: [String: FakeBundle] = [:]
         var identity = "host-a1 10.0.0.11 ssh-ed25519 AAAA"
         var storedProfile: ProfileReference?
@@ -107,12 +112,13 @@ final class FakeHost: HostDriver, @unchecked Sendable {
             }
             s.booted = entry
             s.bootHistory.append(entry)
+            if s.profileCorruptsOnBooting == entry { s.storedProfileCorrupt = true }
             s.healthChecks = 0
         }
     }
 
     /// True when the booted system starts the agent (false for a hung system).
-    var agentRuns: Bool { with { !$0.hangs.contains($0.booted) } }
+    var agentRuns: Bool { with { !$0.hangingOS.contains($0.content[$0.booted]?.description ?? "") } }
 
     /// Bootable: whatever the firmware would boot next holds an OS.
     var isBootable: Bool {
@@ -131,6 +137,7 @@ final class FakeHost: HostDriver, @unchecked Sendable {
                 throw CancellationError()
             }
             if let why = s.failOn[name] { throw FakeFailure(message: why) }
+            if let seconds = s.slow[name] { s.clock?.advance(seconds) }
             if mutating { s.mutations.append(name) }
         }
     }

@@ -66,11 +66,17 @@ func run(_ scenario: Scenario, killAt kill: KillPoint? = nil, configure: (inout 
     async throws -> (record: OperationRecord, host: FakeHost, store: KillingStore)
 {
     let host = scenario.makeHost()
-    host.with(configure)
     let clock = ManualClock()
+    host.with { $0.clock = clock }
+    host.with(configure)
     let store = KillingStore(try FileOperationStore(directory: temporaryStoreDirectory()), host: host, killAt: kill)
     let agent = Agent(driver: host, store: store, clock: clock)
     _ = try await agent.accept(scenario.request)
     let record = try await driveToEnd(host, store: store, clock: clock)
     return (record, host, store)
+}
+
+/// The clock of a host made by ``run(_:killAt:configure:)``.
+extension FakeHost {
+    var manualClock: ManualClock { with { $0.clock! } }
 }
