@@ -51,18 +51,22 @@ public actor Agent {
     /// Accepts an operation: checks the request, plans it for the system the host runs now and
     /// takes the host lock. Runs nothing (call ``resume()``).
     ///
-    /// Sending a request with the id of the current operation returns that operation unchanged.
+    /// Sending the request of an operation again (running or finished) returns its record
+    /// unchanged and runs nothing; the same id with other parameters is refused.
     ///
     /// - Returns: the operation's record.
     /// - Throws: ``AgentError/operationInProgress(id:kind:step:)`` when another operation holds the
     ///   host; ``AgentError/invalidRequest(_:)``; ``AgentError/wrongStartingSystem(kind:booted:)``;
     ///   ``AgentError/corruptState(path:detail:)`` when the state cannot be read.
     public func accept(_ request: OperationRequest) async throws(AgentError) -> OperationRecord {
-        if let current = try store.load() {
-            if current.id == request.id { return current }
-            if !current.isFinished {
-                throw .operationInProgress(id: current.id, kind: current.kind, step: current.currentStepName)
+        if let existing = try store.record(id: request.id) {
+            guard existing.request == request else {
+                throw .invalidRequest("operation \(request.id) already exists with other parameters; use a new id")
             }
+            return existing
+        }
+        if let current = try store.load(), !current.isFinished {
+            throw .operationInProgress(id: current.id, kind: current.kind, step: current.currentStepName)
         }
         try request.validate()
         let booted = try await call(.preflight) { try await $0.bootedEntry() }

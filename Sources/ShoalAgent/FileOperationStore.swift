@@ -32,6 +32,11 @@ public struct FileOperationStore: OperationStore {
         try Self.read(currentPath)
     }
 
+    public func record(id: String) throws(AgentError) -> OperationRecord? {
+        if let current = try load(), current.id == id { return current }
+        return try history().last { $0.id == id }
+    }
+
     public func save(_ record: OperationRecord) throws(AgentError) {
         try withLock { () throws(AgentError) in try Self.writeAtomically(record, to: currentPath) }
     }
@@ -40,10 +45,15 @@ public struct FileOperationStore: OperationStore {
         try withLock { () throws(AgentError) -> OperationRecord in
             if let current = try Self.read(currentPath) {
                 if current.id == record.id { return current }
+                if let earlier = try history().last(where: { $0.id == record.id }) { return earlier }
                 if !current.isFinished {
                     throw .operationInProgress(id: current.id, kind: current.kind, step: current.currentStepName)
                 }
+                // Copied to the history before being replaced: a power loss in between leaves
+                // the finished record current, and the next begin copies it again.
                 try Self.writeAtomically(current, to: historyDirectory + "/" + Self.historyName(current))
+            } else if let earlier = try history().last(where: { $0.id == record.id }) {
+                return earlier
             }
             try Self.writeAtomically(record, to: currentPath)
             return record

@@ -34,7 +34,8 @@ public enum MaintenanceMonitoring: Codable, Sendable, Equatable {
 /// The caller's parameters of an operation. Bundles are referenced by id (the hex SHA-256 of the
 /// signed manifest); the agent never opens them, it hands the references to the ``HostDriver``.
 public struct OperationParameters: Codable, Sendable, Equatable {
-    /// The base-OS copy on the staging partition. Required by every kind: it is the safety net.
+    /// The base-OS copy on the staging partition. Required by every kind that goes through the
+    /// staging OS (all but `maintenance`): it is the safety net, and the image `revert` writes.
     public var stagingBundle: String?
     /// The OS to write onto the original disk (`convert`, `reinstall`).
     public var targetBundle: String?
@@ -117,7 +118,9 @@ public struct OperationRequest: Codable, Sendable, Equatable {
         func need(_ value: String?, _ name: String) throws(AgentError) {
             guard let value, !value.isEmpty else { throw .invalidRequest("\(kind) needs \(name)") }
         }
-        try need(parameters.stagingBundle, "a staging bundle (the base-OS copy on the staging partition)")
+        if kind != .maintenance {
+            try need(parameters.stagingBundle, "a staging bundle (the base-OS copy on the staging partition)")
+        }
         switch kind {
         case .convert, .reinstall: try need(parameters.targetBundle, "a target bundle")
         case .revert: break

@@ -11,13 +11,18 @@ public protocol OperationStore: Sendable {
     ///   It is never replaced silently.
     func load() throws(AgentError) -> OperationRecord?
 
+    /// The record of operation `id`: the current one or a finished one kept in the history; nil
+    /// when this host never ran it. Lets a caller re-sending an order find out how it went.
+    func record(id: String) throws(AgentError) -> OperationRecord?
+
     /// Replaces the current record. When it returns the record is durable (survives power loss).
     func save(_ record: OperationRecord) throws(AgentError)
 
     /// Makes `record` the current one if the host is free, atomically with the check.
     ///
-    /// - Returns: the current record after the call: `record`, or the existing record with the
-    ///   same id when the request is a repeat (so a re-sent order does not start a second run).
+    /// - Returns: the current record after the call: `record`, or the existing record (current or
+    ///   finished) with the same id when the request is a repeat (so a re-sent order does not start
+    ///   a second run).
     /// - Throws: ``AgentError/operationInProgress(id:kind:step:)`` naming the operation that holds
     ///   the host.
     func begin(_ record: OperationRecord) throws(AgentError) -> OperationRecord

@@ -33,7 +33,7 @@ public enum Preflight {
     public static func bundles(for request: OperationRequest) -> [String] {
         var out: [String] = []
         let p = request.parameters
-        if let s = p.stagingBundle { out.append(s) }
+        if request.kind != .maintenance, let s = p.stagingBundle { out.append(s) }
         switch request.kind {
         case .convert, .reinstall: if let t = p.targetBundle, !out.contains(t) { out.append(t) }
         case .maintenance: if let m = p.maintenanceBundle, !out.contains(m) { out.append(m) }

@@ -330,6 +330,7 @@ final class KillingStore: OperationStore, @unchecked Sendable {
     var didFire: Bool { fired.withLock { $0 } }
 
     func load() throws(AgentError) -> OperationRecord? { try inner.load() }
+    func record(id: String) throws(AgentError) -> OperationRecord? { try inner.record(id: id) }
     func begin(_ record: OperationRecord) throws(AgentError) -> OperationRecord { try inner.begin(record) }
 
     func save(_ record: OperationRecord) throws(AgentError) {

@@ -229,8 +229,13 @@ struct FaultTests {
         let next = try await Agent(driver: host, store: store, clock: clock).accept(other)
         #expect(next.id == "maint-1")
         #expect(try store.history().map(\.id) == ["op-convert"])
-        // A finished operation sent again is not run again.
-        let repeatFinished = try await Agent(driver: host, store: store, clock: clock).accept(other)
-        #expect(repeatFinished == next)
+        // A finished operation sent again is reported, not run again (even while another runs).
+        let repeated = try await Agent(driver: host, store: store, clock: clock).accept(Scenario.request(.convert))
+        #expect(repeated == finished)
+        #expect(try store.load()?.id == "maint-1")
+        // The same id with other parameters is refused.
+        var changed = other
+        changed.parameters.maintenanceTimeoutSeconds = 5
+        await #expect(throws: AgentError.self) { try await Agent(driver: host, store: store, clock: clock).accept(changed) }
     }
 }

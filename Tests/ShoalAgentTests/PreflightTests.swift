@@ -82,3 +82,15 @@ struct PreflightTests {
         #expect(decide(.reinstall, f, from: .staging) == .proceed)
     }
 }
+
+extension PreflightTests {
+    @Test func maintenanceDoesNotNeedTheStagingBundle() throws {
+        var request = Scenario.request(.maintenance)
+        request.parameters.stagingBundle = nil
+        try request.validate()
+        #expect(Preflight.bundles(for: request) == ["maint-b"])
+        var convert = Scenario.request(.convert)
+        convert.parameters.stagingBundle = nil
+        #expect(throws: AgentError.self) { try convert.validate() }
+    }
+}
