@@ -313,21 +313,28 @@ enum KillPoint: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Wraps a store and pulls the plug once, at a ``KillPoint``.
+/// Wraps a store and pulls the plug at each ``KillPoint`` in turn (each fires once).
 final class KillingStore: OperationStore, @unchecked Sendable {
-    // Invariant: `fired` is only touched under the mutex.
+    // Invariant: `remaining` is only touched under the mutex.
     let inner: any OperationStore
     let host: FakeHost
-    let point: KillPoint?
-    let fired = Mutex(false)
+    let remaining: Mutex<[KillPoint]>
+    let total: Int
 
-    init(_ inner: any OperationStore, host: FakeHost, killAt point: KillPoint?) {
+    init(_ inner: any OperationStore, host: FakeHost, killAt points: [KillPoint]) {
         self.inner = inner
         self.host = host
-        self.point = point
+        self.remaining = Mutex(points)
+        self.total = points.count
     }
 
-    var didFire: Bool { fired.withLock { $0 } }
+    convenience init(_ inner: any OperationStore, host: FakeHost, killAt point: KillPoint?) {
+        self.init(inner, host: host, killAt: point.map { [$0] } ?? [])
+    }
+
+    /// How many power losses happened.
+    var fired: Int { total - remaining.withLock { $0.count } }
+    var didFire: Bool { fired == total && total > 0 }
 
     func load() throws(AgentError) -> OperationRecord? { try inner.load() }
     func record(id: String) throws(AgentError) -> OperationRecord? { try inner.record(id: id) }
@@ -338,17 +345,17 @@ final class KillingStore: OperationStore, @unchecked Sendable {
             host.with { $0.killArmed = false }
             throw .interrupted("power loss (test)")
         }
-        guard let point, !didFire else { return try inner.save(record) }
+        guard let point = remaining.withLock({ $0.first }) else { return try inner.save(record) }
         switch point {
         case .beforeAction(let i):
             try inner.save(record)
             if record.steps.indices.contains(i), record.steps[i].status == .started {
-                fired.withLock { $0 = true }
+                _ = remaining.withLock { $0.removeFirst() }
                 host.with { $0.killArmed = true }
             }
         case .afterAction(let i):
             if record.steps.indices.contains(i), record.steps[i].status.isFinished {
-                fired.withLock { $0 = true }
+                _ = remaining.withLock { $0.removeFirst() }
                 throw .interrupted("power loss (test)")
             }
             try inner.save(record)

@@ -25,6 +25,23 @@ struct PowerLossTests {
         #expect(kills == 2 * stepCount)
     }
 
+    /// Two power losses in a row (the second one lands on whatever the agent does two steps later,
+    /// often a re-armed trial boot): the end is still the uninterrupted one.
+    @Test(arguments: Scenario.all)
+    func twoPowerLossesInARow(_ scenario: Scenario) async throws {
+        let (baseline, baselineHost, _) = try await run(scenario)
+        for k in 0..<baseline.steps.count {
+            for kills in [
+                [KillPoint.afterAction(step: k), .beforeAction(step: k + 2)],
+                [KillPoint.beforeAction(step: k), .afterAction(step: k + 1)],
+            ] {
+                let (record, host, store) = try await run(scenario, killAt: kills)
+                #expect(store.fired >= 1)
+                expectSameEnd(record, host, as: baseline, baselineHost, "\(scenario.name), power losses \(kills)")
+            }
+        }
+    }
+
     /// A failing operation is just as robust: the target never gets healthy, with a power loss at
     /// every step; it always ends failed, in the staging OS, with the profile intact.
     @Test func powerLossAtEveryStepOfAFailingConversion() async throws {

@@ -65,11 +65,18 @@ struct Scenario: Sendable, CustomStringConvertible {
 func run(_ scenario: Scenario, killAt kill: KillPoint? = nil, configure: (inout FakeHost.State) -> Void = { _ in })
     async throws -> (record: OperationRecord, host: FakeHost, store: KillingStore)
 {
+    try await run(scenario, killAt: kill.map { [$0] } ?? [], configure: configure)
+}
+
+/// Runs a scenario with a power loss at each of `kills` in turn, on a fresh host and store.
+func run(_ scenario: Scenario, killAt kills: [KillPoint], configure: (inout FakeHost.State) -> Void = { _ in })
+    async throws -> (record: OperationRecord, host: FakeHost, store: KillingStore)
+{
     let host = scenario.makeHost()
     let clock = ManualClock()
     host.with { $0.clock = clock }
     host.with(configure)
-    let store = KillingStore(try FileOperationStore(directory: temporaryStoreDirectory()), host: host, killAt: kill)
+    let store = KillingStore(try FileOperationStore(directory: temporaryStoreDirectory()), host: host, killAt: kills)
     let agent = Agent(driver: host, store: store, clock: clock)
     _ = try await agent.accept(scenario.request)
     let record = try await driveToEnd(host, store: store, clock: clock)
