@@ -112,6 +112,7 @@ public actor Agent {
             // Not in the system the step needs: explain it, or fail.
             if booted != step.runsIn.bootEntry {
                 if reachGoal(&record, from: i, booted: booted) {
+                    // A power loss did the reboot these steps were preparing.
                 } else if !step.isRecovery, let r = trialReboot(for: i, in: record), record.steps[r].step.runsIn.bootEntry == booted {
                     trialFellBack(&record, at: i, trialReboot: r, booted: booted)
                 } else {
