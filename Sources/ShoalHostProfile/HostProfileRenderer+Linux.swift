@@ -44,7 +44,8 @@ extension HostProfileRenderer {
                     var options: [String] = []
                     let method = family == .ipv4 ? "dhcp" : (i.acceptRA ? "auto" : "dhcp")
                     if family == .ipv6 && i.acceptRA && i.dhcp6 { options.append("dhcp 1") }
-                    if let mtu = i.mtu, firstStanzaOfInterface { options.append("mtu \(mtu)") }
+                    // The dhcp and auto methods take no `mtu` option; set it on the link before they run.
+                    if let mtu = i.mtu, firstStanzaOfInterface { options.append("pre-up ip link set dev \(i.name) mtu \(mtu)") }
                     stanzas.append(["iface \(i.name) \(inet) \(method)"] + options)
                     // A static address next to a lease, and a static default route: as commands.
                     for a in addresses {
