@@ -116,6 +116,9 @@ struct LinuxCommandTests {
         #expect(throws: LinuxDriverError.self) { try LinuxCommands.efibootmgrBootOrder([]) }
         #expect(LinuxCommands.efibootmgrList().argv == ["efibootmgr", "-v"])
         #expect(LinuxCommands.systemctlReboot().argv == ["systemctl", "reboot"])
+        #expect(LinuxCommands.ipAddressShow().argv == ["ip", "-j", "address", "show"])
+        #expect(LinuxCommands.ipRouteShow(ipv6: false).argv == ["ip", "-j", "route", "show"])
+        #expect(LinuxCommands.ipRouteShow(ipv6: true).argv == ["ip", "-j", "-6", "route", "show"])
         #expect(LinuxCommands.lsblk().argv == ["lsblk", "-J", "-b", "-o", "NAME,PKNAME,TYPE,MOUNTPOINT,SIZE"])
     }
 

@@ -131,10 +131,10 @@ struct DetectionTests {
         try fm.createDirectory(atPath: wants, withIntermediateDirectories: true)
         try fm.createSymbolicLink(atPath: wants + "/NetworkManager.service", withDestinationPath: "/lib/systemd/system/NetworkManager.service")
         try fm.createDirectory(atPath: root + "/sbin", withIntermediateDirectories: true)
-        fm.createFile(atPath: root + "/sbin/ifup", contents: Data())
+        #expect(fm.createFile(atPath: root + "/sbin/ifup", contents: Data()))
         #expect(try TargetFormatDetector.detect(DirectoryFileSource(root: root)).format == .ifupdown)
         try fm.createDirectory(atPath: root + "/lib/systemd/system", withIntermediateDirectories: true)
-        fm.createFile(atPath: root + "/lib/systemd/system/NetworkManager.service", contents: Data("[Unit]\n".utf8))
+        #expect(fm.createFile(atPath: root + "/lib/systemd/system/NetworkManager.service", contents: Data("[Unit]\n".utf8)))
         #expect(try TargetFormatDetector.detect(DirectoryFileSource(root: root)).format == .networkManager)
     }
 }

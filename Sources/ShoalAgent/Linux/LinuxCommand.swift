@@ -249,6 +249,13 @@ public enum LinuxCommands {
         LinuxCommand("lsblk", ["-J", "-b", "-o", "NAME,PKNAME,TYPE,MOUNTPOINT,SIZE"])
     }
 
+    /// `ip -j address show`, `ip -j route show`, `ip -j -6 route show`: the inputs of host-profile
+    /// capture (ShoalHostProfile's `CaptureInput`).
+    public static func ipAddressShow() -> LinuxCommand { LinuxCommand("ip", ["-j", "address", "show"]) }
+    public static func ipRouteShow(ipv6: Bool) -> LinuxCommand {
+        LinuxCommand("ip", ipv6 ? ["-j", "-6", "route", "show"] : ["-j", "route", "show"])
+    }
+
     // MARK: Checks
 
     static func requireAbsolute(_ path: String, what: String) throws(LinuxDriverError) {
