@@ -133,3 +133,34 @@ public enum HostProfileRenderer {
         return text
     }
 }
+
+extension HostProfileRenderer {
+    /// Network-configuration files already in the target tree that would compete with the rendered
+    /// ones (a cloud-init netplan file with `dhcp4: true` for the same NIC, a NetworkManager default
+    /// connection, a networkd file matching `en*`). The driver moves them aside (for example to
+    /// `PATH.shoal-disabled`, outside the directory's glob) before writing; Shoal's own files are not listed.
+    ///
+    /// - netplan: every other `*.yaml`/`*.yml` in `/etc/netplan` (netplan merges them all);
+    /// - systemd-networkd: every other `*.network` in `/etc/systemd/network` (the first match by name wins,
+    ///   and `10-shoal-` may not sort first against a `00-` file);
+    /// - NetworkManager: every other keyfile in `/etc/NetworkManager/system-connections`;
+    /// - ifupdown: nothing (the rendered `/etc/network/interfaces` replaces the file and does not
+    ///   `source` `interfaces.d`); Windows: nothing.
+    public static func conflictingConfigFiles(in target: any FileSource, for format: NetworkConfigFormat)
+        throws(HostProfileError) -> [String]
+    {
+        let (directory, keep, isConfig): (String, (String) -> Bool, (String) -> Bool)
+        switch format {
+        case .netplan:
+            (directory, keep, isConfig) = ("/etc/netplan", { $0 == "90-shoal.yaml" }, { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") })
+        case .systemdNetworkd:
+            (directory, keep, isConfig) = ("/etc/systemd/network", { $0.hasPrefix("10-shoal-") }, { $0.hasSuffix(".network") })
+        case .networkManager:
+            (directory, keep, isConfig) = ("/etc/NetworkManager/system-connections", { $0.hasPrefix("shoal-") }, { !$0.hasPrefix(".") })
+        case .ifupdown, .windows:
+            return []
+        }
+        return try target.list(directory).filter { isConfig($0) && !keep($0) && target.isFile(joinPath(directory, $0)) }
+            .map { joinPath(directory, $0) }
+    }
+}

@@ -381,3 +381,23 @@ struct CommonFileTests {
         #expect(again.interfaces.allSatisfy { $0.configuredBy != nil })
     }
 }
+
+struct ConflictTests {
+    @Test func competingConfigsAreListedOursAreNot() throws {
+        var t = InMemoryFileSource()
+        t.add("/etc/netplan/50-cloud-init.yaml", "network: {}\n")
+        t.add("/etc/netplan/90-shoal.yaml", "network: {}\n")
+        t.add("/etc/netplan/README", "x")
+        t.add("/etc/systemd/network/99-default.link", "")
+        t.add("/etc/systemd/network/20-wired.network", "")
+        t.add("/etc/systemd/network/10-shoal-eno1.network", "")
+        t.add("/etc/NetworkManager/system-connections/Wired connection 1.nmconnection", "")
+        t.add("/etc/NetworkManager/system-connections/shoal-eno1.nmconnection", "")
+        #expect(try HostProfileRenderer.conflictingConfigFiles(in: t, for: .netplan) == ["/etc/netplan/50-cloud-init.yaml"])
+        #expect(try HostProfileRenderer.conflictingConfigFiles(in: t, for: .systemdNetworkd) == ["/etc/systemd/network/20-wired.network"])
+        #expect(try HostProfileRenderer.conflictingConfigFiles(in: t, for: .networkManager)
+            == ["/etc/NetworkManager/system-connections/Wired connection 1.nmconnection"])
+        #expect(try HostProfileRenderer.conflictingConfigFiles(in: t, for: .ifupdown).isEmpty)
+        #expect(try HostProfileRenderer.conflictingConfigFiles(in: t, for: .windows).isEmpty)
+    }
+}
