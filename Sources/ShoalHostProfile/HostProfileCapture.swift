@@ -98,6 +98,11 @@ public enum HostProfileCapture {
             configFiles += try files.captureDirectory(directory, where: filter)
         }
         let hints = NetworkConfigHints.hints(from: configFiles)
+        for f in configFiles where f.path.hasPrefix("/etc/netplan/") {
+            do { _ = try NetworkConfigHints.netplan(f) } catch {
+                notes.append("\(f.path): not read for DHCP hints (\(error)); kept verbatim")
+            }
+        }
 
         // Interfaces.
         let links = try IPCommandOutput.parseAddresses(input.ipAddressJSON)

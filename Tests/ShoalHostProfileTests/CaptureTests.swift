@@ -273,6 +273,14 @@ struct CaptureTests {
         #expect(all.first { $0.matches(name: "eno2", mac: Fixtures.mac2) }?.path == netplan.path)
     }
 
+    @Test func anUnreadableNetplanFileIsKeptAndNoted() throws {
+        var tree = Fixtures.edgeTree()
+        tree.add("/etc/netplan/60-anchors.yaml", "network: &n\n  version: 2\n", mode: 0o600)
+        let r = try Fixtures.edgeCapture(tree)
+        #expect(r.profile.networkConfigFiles.map(\.path) == ["/etc/netplan/60-anchors.yaml"])
+        #expect(r.notes.contains { $0.contains("60-anchors.yaml: not read for DHCP hints") })
+    }
+
     @Test func resolvedStubIsReplacedByItsUpstreams() throws {
         var tree = Fixtures.edgeTree()
         tree.add("/etc/resolv.conf", "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch fra1.cdn.example\n")
