@@ -1,2 +1,0 @@
-// Placeholder until the module lands (issue 4).
-enum ShoalHostProfileModule {}

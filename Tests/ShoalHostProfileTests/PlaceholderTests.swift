@@ -1,4 +1,0 @@
-import Testing
-@testable import ShoalHostProfile
-
-@Test func ShoalHostProfileModuleBuilds() {}
