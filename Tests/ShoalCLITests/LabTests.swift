@@ -91,6 +91,19 @@ import Testing
         try expectNothingLeftBehind(report)
     }
 
+    @Test func aria2cRunsSideBySideOnTheSameLab() throws {
+        guard getuid() == 0 else { return }  // the comparison needs namespaces (interface counters)
+        let report = try runLab(["--compare-aria2c"])
+        let aria = (report["comparison"] as? [String: Any])?["aria2c"] as? [String: Any] ?? [:]
+        let hosts = aria["hosts"] as? [String: [String: Any]] ?? [:]
+        #expect(hosts.count == 4 && hosts.values.allSatisfy { $0["file_ok"] as? Bool == true }, "\(aria)")
+        #expect((aria["completion_seconds"] as? Double ?? 0) > 0 && (aria["ratio_to_bound"] as? Double ?? 0) >= 1.0, "\(aria)")
+        let sites = aria["sites"] as? [String: [String: Any]] ?? [:]
+        // Measured at the same interfaces as Shoal's: at least one copy entered each site.
+        #expect(sites.count == 2 && sites.values.allSatisfy { ($0["wan_in_copies"] as? Double ?? 0) >= 1.0 }, "\(sites)")
+        try expectNothingLeftBehind(report)
+    }
+
     @Test func aCorruptingPeerIsCaughtBannedAndReported() throws {
         let report = try runLab(["--corrupt", "a2"])
         for (name, host) in hosts(report) where name != "a2" { #expect(host["image_ok"] as? Bool == true, "\(name)") }

@@ -139,7 +139,7 @@ struct ParseTests {
         ("origin: {uplink: 1Mbit, seeds: [s, s]}\nsites: [{name: a, wan: 1Mbit}]\nhosts: [{name: h, site: a, link: 1Mbit}]", "origin.seeds[1]", "duplicate host name \"s\" (also origin.seeds[0])"),
         ("origin: {uplink: 1Mbit, seed: 'bad name'}\nsites: []\nhosts: []", "origin.seed", "seed name \"bad name\" may only contain"),
         ("origin: {name: a, uplink: 1Mbit, seed: s}\nsites: [{name: a, wan: 1Mbit}]\nhosts: [{name: h, site: a, link: 1Mbit}]", "sites[0].name", "duplicate site name \"a\" (also origin.name)"),
-        ("origin: {uplink: 1Mbit, seed: s, port: 1}\nsites: []\nhosts: []", "origin.port", "unknown key; expected one of name, uplink, seed, seeds"),
+        ("origin: {uplink: 1Mbit, seed: s, port: 1}\nsites: []\nhosts: []", "origin.port", "unknown key; expected one of name, uplink, uplink_limit, seed, seeds"),
         // Sites.
         ("origin: {uplink: 1Mbit, seed: s}\nsites: []\nhosts: [{name: h, site: a, link: 1Mbit}]", "sites", "at least one site"),
         ("origin: {uplink: 1Mbit, seed: s}\nsites:\nhosts: []", "sites", "at least one site"),
