@@ -97,7 +97,10 @@ let package = Package(
         .testTarget(name: "ShoalSwarmTests", dependencies: ["ShoalSwarm", "ShoalWire"]),
         .testTarget(
             name: "ShoalCoordinatorTests",
-            dependencies: ["ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto"]
+            dependencies: [
+                "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "ShoalTLSTests",

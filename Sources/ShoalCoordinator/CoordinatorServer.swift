@@ -44,7 +44,7 @@ public final class CoordinatorServer: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = ControlServerHandler(server: self, remoteAddress: channel.remoteAddress?.ipAddress)
+                    let handler = ControlServerHandler(server: self, remoteAddress: channel.remoteAddress?.ipAddress, eventLoop: channel.eventLoop)
                     try channel.pipeline.syncOperations.addHandlers([
                         try TLSHandler(context: tls, role: .server),
                         ByteToMessageHandler(LengthPrefixedFrameDecoder(maxFrameLength: ControlProtocol.maxFrameLength)),
@@ -63,6 +63,18 @@ public final class CoordinatorServer: @unchecked Sendable {
 
     public var snapshot: Tracker.State { lock.withLock { tracker.state } }
 
+    /// Connections that may hold an announce, told when jobs may have changed.
+    private var watchers: [ObjectIdentifier: ControlServerHandler] = [:]
+
+    func register(_ handler: ControlServerHandler) { lock.withLock { watchers[ObjectIdentifier(handler)] = handler } }
+    func unregister(_ handler: ControlServerHandler) { _ = lock.withLock { watchers.removeValue(forKey: ObjectIdentifier(handler)) } }
+
+    /// The jobs of `host` now (for a held announce being re-checked or released).
+    func currentJobs(for host: String) -> [Job] {
+        let now = clock()
+        return lock.withLock { tracker.jobs(for: host, now: now) }
+    }
+
     func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?) -> ControlResponse {
         let now = clock()
         let (response, state, changed) = lock.withLock { () -> (ControlResponse, Tracker.State, Bool) in
@@ -74,6 +86,10 @@ public final class CoordinatorServer: @unchecked Sendable {
             return (response, tracker.state, structural || now - lastSave >= 5)
         }
         if changed { save(state, now: now) }
+        if changed || { if case .publish = request { return true }; return false }() {
+            // Bundles, hosts, bans or epochs changed: held announces may have news.
+            for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }
+        }
         return response
     }
 
@@ -104,10 +120,17 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
     private let server: CoordinatorServer
     private let remoteAddress: String?
     private var identity: FleetIdentity?
+    private var context: ChannelHandlerContext?
+    /// The jobs last sent on this connection, and a held announce (answered when they change).
+    private var lastJobs: [Job]?
+    private var held: Scheduled<Void>?
 
-    init(server: CoordinatorServer, remoteAddress: String?) {
+    private let eventLoop: any EventLoop
+
+    init(server: CoordinatorServer, remoteAddress: String?, eventLoop: any EventLoop) {
         self.server = server
         self.remoteAddress = remoteAddress
+        self.eventLoop = eventLoop
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -115,18 +138,60 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        server.register(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        held?.cancel()
+        held = nil
+        server.unregister(self)
+        self.context = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         guard let identity else { context.close(promise: nil); return }
+        // Answers go out in request order: a held announce is released before anything newer.
+        release()
         let response: ControlResponse
+        var wait: Double = 0
         do {
             let request = try ControlProtocol.decode(ControlRequest.self, from: buffer.readableBytesView)
+            if case .announceAndWait(_, _, _, let seconds) = request { wait = min(max(seconds, 0), 30) }
             response = server.handle(request, from: identity, remoteAddress: remoteAddress)
         } catch {
             response = .refused("malformed request: \(error)")
         }
-        if let bytes = try? ControlProtocol.encode(response) {
+        if wait > 0, case .jobs(let jobs) = response, jobs == lastJobs {
+            held = context.eventLoop.scheduleTask(in: .milliseconds(Int64(wait * 1000))) { [self] in release() }
+            return
+        }
+        send(response)
+    }
+
+    private func send(_ response: ControlResponse) {
+        if case .jobs(let jobs) = response { lastJobs = jobs }
+        if let context, let bytes = try? ControlProtocol.encode(response) {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+        }
+    }
+
+    /// Answers the held announce, if any, with the jobs as they are now.
+    private func release() {
+        guard let h = held, let identity else { return }
+        h.cancel()
+        held = nil
+        send(.jobs(server.currentJobs(for: identity.host)))
+    }
+
+    /// Something changed: answer the held announce if this host's jobs did. Any thread.
+    func recheck() {
+        eventLoop.execute { [self] in
+            guard held != nil, let identity else { return }
+            let jobs = server.currentJobs(for: identity.host)
+            if jobs != lastJobs { release() }
         }
     }
 

@@ -76,7 +76,7 @@ public struct Tracker: Sendable {
     ///   - remoteAddress: the connection's source IP (used when the announce gives none).
     public mutating func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?, now: Double) -> ControlResponse {
         switch request {
-        case .announce(let port, let listenAddress, let bundles):
+        case .announce(let port, let listenAddress, let bundles), .announceAndWait(let port, let listenAddress, let bundles, _):
             guard identity.role == .peer || identity.role == .seed else {
                 return .refused("only peers and seeds announce (certificate role \(identity.role.rawValue))")
             }

@@ -152,16 +152,44 @@ public final class PeerNode: @unchecked Sendable {
     }
 
 
-    func announceNow() { announce() }
+    /// Reports progress at once (a bundle completed), besides the held announce.
+    func announceNow() { announce(held: false) }
 
     // MARK: coordinator
 
-    private func announce() {
+    /// When the held announce went out (nil: none is out).
+    private var heldSince: NIODeadline?
+
+    /// Announces. The regular announce is held by the coordinator until this node's jobs change
+    /// or `announceInterval` passes, and the next goes out as soon as it is answered: jobs arrive
+    /// at once, and progress is reported every interval. The repeated task only restarts the loop
+    /// (after a reconnect) and gives up on a coordinator that holds an answer far too long.
+    private func announce(held: Bool = true) {
         guard let control else { return connectControl() }
+        if held {
+            if let since = heldSince {
+                if NIODeadline.now() - since > .seconds(Int64(configuration.announceInterval) + 15) {
+                    log("coordinator: no answer for \(Int(configuration.announceInterval) + 15) s; reconnecting")
+                    control.close()
+                    self.control = nil
+                    heldSince = nil
+                }
+                return
+            }
+            heldSince = .now()
+        }
         let progress = swarms.values.map(\.progress) + refused.map { BundleProgress(bundleID: $0.key, have: 0, total: 0, bytes: 0, complete: false, staged: false, error: $0.value) }
-        control.send(.announce(listenPort: listenPort, listenAddress: configuration.advertisedAddress, bundles: progress))
+        control.send(.announceAndWait(listenPort: listenPort, listenAddress: configuration.advertisedAddress, bundles: progress,
+                                      waitSeconds: held ? configuration.announceInterval : 0))
             .hop(to: eventLoop)
             .whenComplete { [self] result in
+                if held {
+                    heldSince = nil
+                    if case .success = result {
+                        // The next held announce; a short gap keeps a flapping coordinator from spinning us.
+                        eventLoop.scheduleTask(in: .milliseconds(20)) { [self] in announce() }
+                    }
+                }
                 switch result {
                 case .success(.jobs(let jobs)): reconcile(jobs)
                 case .success(.refused(let why)): log("coordinator refused the announce: \(why)")

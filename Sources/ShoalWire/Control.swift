@@ -171,6 +171,12 @@ public struct StatusReport: Codable, Hashable, Sendable {
 public enum ControlRequest: Codable, Hashable, Sendable {
     /// Periodic, from every peer and seed: where it listens and how far it is.
     case announce(listenPort: Int, listenAddress: String?, bundles: [BundleProgress])
+    /// An announce that may be held: when the jobs are the same as those last sent on this
+    /// connection, the coordinator answers only when they change (a bundle published, a peer
+    /// joined or died) or after `waitSeconds`, whichever is first. Peers send the next one as soon
+    /// as the answer arrives, so jobs reach them at once instead of at their next poll. A newer
+    /// request on the same connection releases a held one.
+    case announceAndWait(listenPort: Int, listenAddress: String?, bundles: [BundleProgress], waitSeconds: Double)
     /// From an operator: publish a bundle (its signed manifest, base64) served by `seed`, for the
     /// hosts matching `selector`.
     case publish(manifest: String, seedHost: String, selector: String)

@@ -125,6 +125,9 @@ final class LabRunner: @unchecked Sendable {
     }
     var faults = Faults()
     private var events: [String] = []
+    /// Samples of the distribution every 0.5 s: seconds, and per site the bytes in over its WAN
+    /// interface and the chunks its hosts hold together.
+    private var timeline: [[String: Any]] = []
 
     init(topology: Topology, work: String, useNamespaces: Bool, ipv6: Bool = false, timeout: Double) throws {
         self.topology = topology
@@ -167,6 +170,7 @@ final class LabRunner: @unchecked Sendable {
         /// site when the WAN rule held and nobody died).
         var chunkBytesIn: [String: UInt64] = [:]
         var events: [String] = []
+        var timeline: [[String: Any]] = []
         var badPeerReports: [String] = []
         var faulty: Set<String> = []
         var runID = ""
@@ -197,7 +201,7 @@ final class LabRunner: @unchecked Sendable {
                 "origin_egress_bytes": originEgress, "origin_egress_copies": Double(originEgress) / Double(bundleBytes),
                 "sites": sitesJSON, "hosts": hostsJSON, "rates_enforced": true,
                 "rate_enforcement": mode == "netns" ? "htb" : "application",
-                "events": events, "bad_peer_reports": badPeerReports, "run_id": runID,
+                "events": events, "bad_peer_reports": badPeerReports, "run_id": runID, "timeline": timeline,
                 "origin_chunk_bytes": originChunkBytes, "origin_chunk_copies": Double(originChunkBytes) / Double(bundleBytes),
             ]
         }
@@ -310,6 +314,17 @@ final class LabRunner: @unchecked Sendable {
             guard let s = try? status() else { continue }
             last = s
             let now = Date().timeIntervalSince(start)
+            if now >= Double(timeline.count) * 0.5 {
+                var sample: [String: Any] = ["t": (now * 100).rounded() / 100]
+                for site in topology.sites {
+                    let held = s.hosts.filter { $0.site == site.name }.flatMap { $0.bundles.filter { $0.bundleID == id } }.map(\.have).reduce(0, +)
+                    var o: [String: Any] = ["chunks_held": held]
+                    if let net = lab as? NetworkLab, let c = try? net.wanCounters(site: site.name) { o["wan_in_bytes"] = c.inBytes; o["wan_out_bytes"] = c.outBytes }
+                    sample[site.name] = o
+                }
+                if let net = lab as? NetworkLab, let e = try? net.originEgressBytes { sample["origin_egress_bytes"] = e }
+                timeline.append(sample)
+            }
             if faults.killSeed, !seedKilled {
                 // Every site holds a full copy once the union of its hosts' verified chunks is all of them.
                 let everySite = topology.sites.allSatisfy { site in
@@ -370,12 +385,14 @@ final class LabRunner: @unchecked Sendable {
         }
         // Operator caps lower what the datacenter can do; the bound is for the capped rates.
         let bound = topology.limited().lowerBound(bundleBytes: bundleBytes)
-        return Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
+        var result = Result(mode: lab.mode.rawValue, bundleBytes: bundleBytes, completion: completion, bound: bound, originEgress: originEgress,
                       sites: sites.mapValues { (inBytes: $0.0, outBytes: $0.1) },
                       hosts: hosts.mapValues { (site: $0.0, seconds: $0.1, imageOK: $0.2, peakRSS: $0.3) },
                       chunkBytesIn: chunkBytesIn, events: events, badPeerReports: last?.badPeerReports ?? [], faulty: faults.corrupt,
                       runID: (lab as? NetworkLab)?.runID ?? "", ipVersion: ((lab as? NetworkLab)?.options.ipv6 ?? false) ? 6 : 4,
                       originChunkBytes: originChunkBytes)
+        result.timeline = timeline
+        return result
     }
 
     private var topologySource: String?
