@@ -171,6 +171,7 @@ final class LabRunner: @unchecked Sendable {
         var chunkBytesIn: [String: UInt64] = [:]
         var events: [String] = []
         var timeline: [[String: Any]] = []
+        var peerSeconds: [String: Double] = [:]
         var badPeerReports: [String] = []
         var faulty: Set<String> = []
         var runID = ""
@@ -192,6 +193,7 @@ final class LabRunner: @unchecked Sendable {
             for (name, h) in hosts {
                 var o: [String: Any] = ["site": h.site, "image_ok": h.imageOK, "faulty": faulty.contains(name)]
                 o["seconds"] = h.seconds ?? NSNull()
+                o["peer_seconds"] = peerSeconds[name] ?? NSNull()
                 o["peak_rss_bytes"] = h.peakRSS ?? NSNull()
                 hostsJSON[name] = o
             }
@@ -288,6 +290,8 @@ final class LabRunner: @unchecked Sendable {
         Terminal.note("distributing \(Format.bytes(bundleBytes)) (\(manifest.frames.count) chunks) to \(topology.hosts.count) hosts")
 
         var done: [String: Double] = [:]
+        /// What each peer measured itself: from its first job for the bundle to the image staged.
+        var peerSeconds: [String: Double] = [:]
         var last: StatusReport?
         let id = file.bundleID.hex
         var killed = false, seedKilled = false
@@ -343,7 +347,10 @@ final class LabRunner: @unchecked Sendable {
                 }
             }
             for h in s.hosts where done[h.host] == nil && topology.host(named: h.host) != nil {
-                if let b = h.bundles.first(where: { $0.bundleID == id }), b.complete, b.staged { done[h.host] = now }
+                if let b = h.bundles.first(where: { $0.bundleID == id }), b.complete, b.staged {
+                    done[h.host] = now
+                    peerSeconds[h.host] = b.seconds
+                }
                 if let b = h.bundles.first(where: { $0.bundleID == id }), let e = b.error { throw CLIError(message: "\(h.host): \(e)") }
             }
             if Terminal.isInteractive {
@@ -392,6 +399,7 @@ final class LabRunner: @unchecked Sendable {
                       runID: (lab as? NetworkLab)?.runID ?? "", ipVersion: ((lab as? NetworkLab)?.options.ipv6 ?? false) ? 6 : 4,
                       originChunkBytes: originChunkBytes)
         result.timeline = timeline
+        result.peerSeconds = peerSeconds
         return result
     }
 
