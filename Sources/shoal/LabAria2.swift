@@ -94,7 +94,14 @@ extension LabRunner {
         let seedDir = dir + "/seed"
         try FileManager.default.createDirectory(atPath: seedDir, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: seedDir + "/" + name)
-        try FileManager.default.linkItem(atPath: bundlePath, toPath: seedDir + "/" + name)
+        do {
+            try FileManager.default.linkItem(atPath: bundlePath, toPath: seedDir + "/" + name)
+        } catch {
+            // Another file system than the work directory's: copy.
+            do { try FileManager.default.copyItem(atPath: bundlePath, toPath: seedDir + "/" + name) } catch {
+                throw CLIError(message: "cannot copy \(bundlePath) for the aria2c seed: \(error.localizedDescription)")
+            }
+        }
         let seedName = topology.origin.seeds.first ?? "seed"
         _ = try lab.spawn(in: seedName, executable: tools.aria2c, arguments: ["--check-integrity=true"] + aria2Arguments(seedDir),
                           environment: nil, stdout: dir + "/seed.log", stderr: dir + "/seed.log")
