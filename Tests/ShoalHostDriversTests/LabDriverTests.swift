@@ -1,0 +1,121 @@
+import Foundation
+import ShoalAgent
+import ShoalHostLab
+import ShoalHostProfile
+import ShoalTestKit
+import Testing
+
+@testable import ShoalHostDrivers
+
+/// Full operations on a lab host: real GPT disk images, real ext4, a real GRUB environment block,
+/// real Shoal bundles written with BundleApplier, the real agent and its file store.
+@Suite(.serialized) struct LabDriverTests {
+    @Test func convertsAlphaToBetaKeepingIdentity() async throws {
+        let world = try LabWorld.make("driver-convert")
+        defer { world.remove() }
+        let before = try world.identity()
+        #expect(try world.host.bootedOS().osRelease.id == "alpha")
+
+        var boots: [String] = []
+        let started = Date()
+        let record = try await world.machine().run(world.request("convert-1", .convert)) { boots.append($0.entry) }
+        let seconds = Date().timeIntervalSince(started)
+
+        #expect(record.outcome?.result == .succeeded, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(record.outcome?.hostLeftIn == .target)
+        #expect(boots == ["staging", "target"])
+        // The firmware boots the target, by default now, and nothing is armed.
+        let booted = try world.host.bootedOS()
+        #expect(booted.entry == "target" && booted.osRelease.id == "beta")
+        #expect(try world.host.env.value(GrubEnv.savedEntry) == "target")
+        #expect(try world.host.env.value(GrubEnv.nextEntry) == nil)
+        #expect(try world.host.firmware.nextChoice().entry == "target")
+        // Identity carried over byte for byte.
+        #expect(try world.identity() == before)
+        // The network config in beta's own format (netplan), matched by MAC, with the old address.
+        let netplan = String(decoding: try world.running("/etc/netplan/90-shoal.yaml"), as: UTF8.self)
+        #expect(netplan.contains(LabWorld.mac) && netplan.contains("\(LabWorld.address)/24"))
+        #expect(try world.host.filesystem("target").info("/etc/netplan/90-shoal.yaml")?.permissions == 0o600)
+        // beta's own netplan file was moved aside, not left to compete.
+        #expect(try world.host.filesystem("target").exists("/etc/netplan/01-shoal-lab.yaml") == false)
+        #expect(try world.host.filesystem("target").exists("/var/lib/shoal/network-config-disabled/etc/netplan/01-shoal-lab.yaml"))
+        // The staging OS got the profile too, in its own format (ifupdown).
+        let stagingIfaces = try world.host.readText("staging", "/etc/network/interfaces")
+        #expect(stagingIfaces.contains(LabWorld.address))
+        // Both file systems are clean after all the debugfs writes.
+        #expect(try world.host.filesystem("target").check() == nil)
+        #expect(try world.host.filesystem("staging").check() == nil)
+        // One 100 and one 200 per step, every step done.
+        #expect(record.steps.allSatisfy { $0.status == .done })
+        #expect(record.log.filter { $0.code == StepLogCode.started }.count == record.steps.count)
+
+        let timings = stepTimings(record).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
+        print("lab convert: \(String(format: "%.2f", seconds)) s total; steps: \(timings)")
+    }
+
+    @Test func convertsThenRevertsToAlpha() async throws {
+        let world = try LabWorld.make("driver-revert")
+        defer { world.remove() }
+        let before = try world.identity()
+        let machine = try world.machine()
+        let converted = try await machine.run(world.request("convert-1", .convert))
+        #expect(converted.outcome?.result == .succeeded)
+        #expect(try world.host.bootedOS().osRelease.id == "beta")
+
+        let reverted = try await machine.run(world.request("revert-1", .revert))
+        #expect(reverted.outcome?.result == .succeeded, "\(reverted.outcome.map { "\($0)" } ?? "no outcome")")
+        let booted = try world.host.bootedOS()
+        #expect(booted.osRelease.id == "alpha" && booted.entry == "target")
+        #expect(try world.identity() == before)
+        // Rendered back in alpha's format (ifupdown), from the profile captured in beta.
+        let interfaces = try world.host.readText("target", "/etc/network/interfaces")
+        #expect(interfaces.contains("address \(LabWorld.address)"))
+        #expect(try world.host.filesystem("target").check() == nil)
+        #expect(try machine.store.history().map(\.id) == ["convert-1"])
+    }
+
+    @Test func corruptTargetBundleIsRefusedAtPreflightWithNothingChanged() async throws {
+        let world = try LabWorld.make("driver-corrupt")
+        defer { world.remove() }
+        let path = world.driver.bundlePath(world.betaBundle)
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! UInt64
+        try TestBundles.flipBit(in: path, at: size / 3)
+        let env = try world.host.env.variables()
+        let disk0 = try TestData.read(world.host.disk0.path)
+        let bootLog = world.host.bootLog()
+
+        let record = try await world.machine().run(world.request("convert-bad", .convert))
+        #expect(record.outcome?.result == .failed)
+        #expect(record.outcome?.code == 403)
+        #expect(record.outcome?.hostLeftIn == .base)
+        #expect(record.failure?.step == .preflight)
+        #expect(try world.host.env.variables() == env)
+        #expect(try TestData.read(world.host.disk0.path) == disk0)
+        #expect(world.host.bootLog() == bootLog)
+        #expect(!FileManager.default.fileExists(atPath: world.driver.profilePath))
+    }
+
+    @Test(arguments: [
+        (InterruptingDriver.StepPoint.wipe, false), (.writeImage, false), (.writeImage, true), (.renderTarget, true),
+    ])
+    func agentKilledMidWayContinuesAfterPowerCycle(point: InterruptingDriver.StepPoint, afterAction: Bool) async throws {
+        let world = try LabWorld.make("driver-killed")
+        defer { world.remove() }
+        let before = try world.identity()
+        let faulty = try world.machine(driver: InterruptingDriver(world.driver, at: point, afterAction: afterAction))
+        await #expect(throws: AgentError.self) { _ = try await faulty.run(world.request("convert-k", .convert)) }
+        let stopped = try #require(try faulty.store.load())
+        #expect(stopped.outcome == nil)
+
+        // Power cycle: the firmware boots the default (staging, made default before the wipe),
+        // and a new agent on the same store carries on.
+        world.host.powerOff()
+        let booted = try world.host.boot()
+        #expect(booted.entry == "staging")
+        let record = try await world.machine().resume()
+        #expect(record.outcome?.result == .succeeded, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(try world.host.bootedOS().osRelease.id == "beta")
+        #expect(try world.identity() == before)
+        #expect(try world.host.filesystem("target").check() == nil)
+    }
+}
