@@ -24,6 +24,11 @@ public struct LabMachine: Sendable {
     public let clock: any AgentClock
     /// Boots after which the loop gives up (a host that keeps rebooting is a bug, not a result).
     public var maxBoots = 16
+    /// A hardware watchdog (or the BMC): when a boot finds nothing bootable (the one-shot entry
+    /// does not boot and neither does the menu's default, so the host would hang), the host is
+    /// power-cycled once; the consumed one-shot then gives way to `saved_entry`. This is how
+    /// docs/AGENT.md's "hung target" is modelled. Off: the hang is thrown.
+    public var watchdog = true
 
     /// One boot of the host, as the loop saw it.
     public struct Event: Sendable {
@@ -49,6 +54,16 @@ public struct LabMachine: Sendable {
     public func powerOnIfOff() throws -> BootRecord {
         if let record = try? host.bootedOS() { return record }
         return try host.boot()
+    }
+
+    /// Boots the host; with the watchdog, a boot that finds nothing bootable is followed by one
+    /// power cycle.
+    public func bootWithWatchdog() throws -> BootRecord {
+        do {
+            return try host.boot()
+        } catch .noBootableEntry where watchdog {
+            return try host.boot()
+        }
     }
 
     /// A fresh agent on the host's store, as the next boot would start.
@@ -80,7 +95,7 @@ public struct LabMachine: Sendable {
                 guard boots <= maxBoots else {
                     throw LabDriverError("the host rebooted \(boots) times in one run; giving up")
                 }
-                onBoot(try host.boot())
+                onBoot(try bootWithWatchdog())
             }
         }
     }

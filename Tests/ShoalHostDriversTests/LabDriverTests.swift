@@ -119,3 +119,56 @@ import Testing
         #expect(try world.host.filesystem("target").check() == nil)
     }
 }
+
+@Suite(.serialized) struct LabDriverFaultTests {
+    /// A root partition with free space after it, and a target image larger than the partition:
+    /// preflight plans the growth, the staging OS grows the real GPT partition, then writes.
+    @Test func growsTheRootPartitionForALargerTarget() async throws {
+        var layout = LabHost.Layout()
+        layout.rootSize = 24 * mib
+        let world = try LabWorld.make("driver-grow", layout: layout, betaSize: 40 * mib)
+        defer { world.remove() }
+        #expect(try world.host.disk0.partition(named: "root").length == 24 * mib)
+        let record = try await world.machine().run(world.request("convert-grow", .convert))
+        #expect(record.outcome?.result == .succeeded, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(record.growth == PartitionGrowth(entry: .original, toBytes: 40 * mib))
+        #expect(try world.host.disk0.partition(named: "root").length >= 40 * mib)
+        #expect(try world.host.bootedOS().osRelease.id == "beta")
+        #expect(try world.host.filesystem("target").check() == nil)
+    }
+
+    @Test func targetTooBigWithoutFreeSpaceIsRefused() async throws {
+        var layout = LabHost.Layout()
+        layout.rootSize = 24 * mib
+        layout.disk0Size = 32 * mib
+        let world = try LabWorld.make("driver-toobig", layout: layout, betaSize: 40 * mib)
+        defer { world.remove() }
+        let disk0 = try TestData.read(world.host.disk0.path)
+        let record = try await world.machine().run(world.request("convert-big", .convert))
+        #expect(record.outcome?.code == 405)
+        #expect(record.outcome?.hostLeftIn == .base)
+        #expect(try TestData.read(world.host.disk0.path) == disk0)
+        #expect(try world.host.bootedOS().osRelease.id == "alpha")
+    }
+
+    /// A target that does not boot (no /etc/os-release): each one-shot into it falls back to the
+    /// default (staging, since before the wipe); after three trials the operation fails 503 and
+    /// the host stays in staging, with its profile, bootable.
+    @Test func targetThatNeverBootsLeavesTheHostInStaging() async throws {
+        let world = try LabWorld.make("driver-noboot", betaBoots: false)
+        defer { world.remove() }
+        let before = try world.identity()
+        let record = try await world.machine().run(world.request("convert-noboot", .convert))
+        #expect(record.outcome?.result == .failed)
+        #expect(record.outcome?.code == 503, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(record.outcome?.hostLeftIn == .staging)
+        let booted = try world.host.bootedOS()
+        #expect(booted.entry == "staging" && booted.osRelease.id == "alpha")
+        #expect(try world.host.env.value(GrubEnv.savedEntry) == "staging")
+        #expect(try world.host.env.value(GrubEnv.nextEntry) == nil)
+        #expect(world.host.bootLog().filter { $0.contains("no /etc/os-release") }.count == 3)
+        // The staging OS carries the host's identity meanwhile.
+        #expect(try world.identity() == before)
+        #expect(try await world.driver.checkProfile(try #require(record.profile)) == .intact)
+    }
+}

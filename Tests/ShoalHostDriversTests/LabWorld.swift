@@ -29,14 +29,17 @@ struct LabWorld {
         [{"dst":"default","gateway":"10.20.30.1","dev":"eth0","flags":[]},{"dst":"10.20.30.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"\(address)","flags":[]}]
         """
 
-    static func osTree(in dir: TemporaryDirectory, id: String, hostname: String, stacks: [NetworkStack], files: [String: TreeFile]) throws -> String {
+    static func osTree(
+        in dir: TemporaryDirectory, id: String, hostname: String, stacks: [NetworkStack], files: [String: TreeFile],
+        size: UInt64 = 20 * mib
+    ) throws -> String {
         let spec = OSTreeSpec(
             release: OSRelease(id: id, name: "Shoal Lab \(id.capitalized)", versionID: "1", prettyName: "Shoal Lab \(id.capitalized) 1"),
             hostname: hostname, networkStacks: stacks, sshHostKeys: [.ed25519, .ecdsa],
             applets: ["sh", "init", "ls", "cat", "ip", "ifup"], files: files)
         let tree = try OSTree.build(at: dir.file("tree-\(id)"), spec: spec)
         let image = dir.file("\(id).ext4")
-        try tree.makeImage(at: image, size: 20 * mib)
+        try tree.makeImage(at: image, size: size)
         return image
     }
 
@@ -47,7 +50,12 @@ struct LabWorld {
         return try BundleCreator(options: options).create(image: image, output: dir.file("\(name).shoal")).path
     }
 
-    static func make(_ label: String, layout: LabHost.Layout = LabHost.Layout()) throws -> LabWorld {
+    /// - Parameters:
+    ///   - betaSize: the size of beta's ext4 image (larger than the root partition to need growth).
+    ///   - betaBoots: false removes beta's `/etc/os-release`, so the firmware cannot boot it.
+    static func make(
+        _ label: String, layout: LabHost.Layout = LabHost.Layout(), betaSize: UInt64 = 20 * mib, betaBoots: Bool = true
+    ) throws -> LabWorld {
         let dir = TemporaryDirectory(label)
         let alpha = try osTree(
             in: dir, id: "alpha", hostname: "web-01",
@@ -66,7 +74,8 @@ struct LabWorld {
                 "/etc/resolv.conf": TreeFile(text: "nameserver 10.20.30.53\nsearch lab.example\n"),
                 "/root/.ssh/authorized_keys": TreeFile(text: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBf0r3ch0o5MhM4Ccd4f8P7xYv3Hh0hQ0cgzq0GxQmrK ops@lab\n", mode: 0o600),
             ])
-        let beta = try osTree(in: dir, id: "beta", hostname: "beta-default", stacks: [.netplan], files: [:])
+        let beta = try osTree(in: dir, id: "beta", hostname: "beta-default", stacks: [.netplan], files: [:], size: betaSize)
+        if !betaBoots { try Ext4Filesystem(region: ByteRegion.wholeFile(beta)).remove("/etc/os-release") }
         let alphaPath = try bundle(alpha, name: "alpha", in: dir)
         let betaPath = try bundle(beta, name: "beta", in: dir)
 
