@@ -263,9 +263,24 @@ public struct LabDriver: HostDriver {
                 return HealthReport(healthy: false, detail: "\(key.path) differs from the profile's")
             }
         }
+        // Same address: every file the renderer makes for this OS (network config with the
+        // captured addresses, matched by MAC; hosts; keys) is in place, byte for byte.
+        let tree = try TemporaryTree(in: workDirectory)
+        defer { tree.remove() }
+        try Self.dump(fs, paths: ["/etc"], into: tree.path)
+        let source = DirectoryFileSource(root: tree.path)
+        let format = try TargetFormatDetector.detect(source).format
+        let rendered = try HostProfileRenderer.render(profile, as: format, options: RenderOptions(existingHosts: try source.readText("/etc/hosts")))
+        var checked = 0
+        for file in rendered where file.kind == .file {
+            guard (try? fs.readFile(file.path)) == Array(file.contents) else {
+                return HealthReport(healthy: false, detail: "\(file.path) is not the rendered profile's (\(format))")
+            }
+            checked += 1
+        }
         return HealthReport(
             healthy: true,
-            detail: "\(OSRelease(parsing: release).prettyName), hostname \(hostname), \(profile.security.sshHostKeys.count) SSH host key files as captured")
+            detail: "\(OSRelease(parsing: release).prettyName), hostname \(hostname), \(profile.security.sshHostKeys.count) SSH host key files as captured, \(checked) rendered \(format) profile files in place")
     }
 
     public func maintenanceStatus(monitoring: MaintenanceMonitoring) async throws -> MaintenanceStatus {

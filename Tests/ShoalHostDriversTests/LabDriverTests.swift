@@ -49,6 +49,12 @@ import Testing
         #expect(record.steps.allSatisfy { $0.status == .done })
         #expect(record.log.filter { $0.code == StepLogCode.started }.count == record.steps.count)
 
+        // The health check looks at the disks: tampering with the rendered config is noticed.
+        #expect(try await world.driver.checkHealth().healthy)
+        try world.host.writeText("target", "/etc/netplan/90-shoal.yaml", "network:\n  version: 2\n", mode: 0o600)
+        let tampered = try await world.driver.checkHealth()
+        #expect(!tampered.healthy && tampered.detail.contains("/etc/netplan/90-shoal.yaml"))
+
         let timings = stepTimings(record).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
         print("lab convert: \(String(format: "%.2f", seconds)) s total; steps: \(timings)")
     }
@@ -121,6 +127,24 @@ import Testing
 }
 
 @Suite(.serialized) struct LabDriverFaultTests {
+    /// The driver refuses to wipe, write or grow the partition the host runs from.
+    @Test func refusesTheRunningSystem() async throws {
+        let world = try LabWorld.make("driver-refuse")
+        defer { world.remove() }
+        #expect(try await world.driver.bootedEntry() == .original)
+        let disk0 = try TestData.read(world.host.disk0.path)
+        await #expect(throws: LabDriverError.self) { try await world.driver.wipeOriginalDisk() }
+        await #expect(throws: LabDriverError.self) {
+            try await world.driver.writeImage(bundle: world.betaBundle, to: .original, deadline: .distantFuture)
+        }
+        await #expect(throws: LabDriverError.self) { try await world.driver.growPartition(.original, toBytes: 80 * mib) }
+        #expect(try TestData.read(world.host.disk0.path) == disk0)
+        // Booted into staging, the staging partition is the protected one.
+        try world.host.env.setOneShot("staging")
+        try world.host.boot()
+        #expect(throws: LabDriverError.self) { try world.driver.installStagingBundle(world.alphaBundle) }
+    }
+
     /// A root partition with free space after it, and a target image larger than the partition:
     /// preflight plans the growth, the staging OS grows the real GPT partition, then writes.
     @Test func growsTheRootPartitionForALargerTarget() async throws {
