@@ -412,14 +412,59 @@ public struct LabDriver: HostDriver {
         let image = workDirectory + "/\(id).img"
         var options = BundleApplier.Options()
         options.resumePath = image + ".resume"
-        _ = try BundleApplier(options: options).apply(bundle: file, to: image)
+        let applied = try BundleApplier(options: options).apply(bundle: file, to: image)
         let release = try? Ext4Filesystem(region: ByteRegion.wholeFile(image)).readText("/etc/os-release")
-        try d.write(image: image, to: Self.partitionName(entry))
-        let fd = open(d.path, O_RDWR)
-        if fd >= 0 { fsync(fd); close(fd) }
+        let copyStart = Date()
+        // A sparse copy into the partition (zero runs skipped, the rest of the partition zeroed), fsynced.
+        let copied = try ByteRegion.wholeFile(image).copy(to: partition.region)
+        let record = WriteRecord(
+            at: Date(), bundle: id, entry: entry.rawValue, imageBytes: file.manifest.imageSize,
+            bundleBytes: file.fileLength, applyBytesWritten: applied.report?.bytesWritten ?? 0,
+            applySeconds: applied.seconds, alreadyApplied: applied.alreadyComplete,
+            partitionBytesWritten: copied, copySeconds: Date().timeIntervalSince(copyStart))
+        try appendWriteRecord(record)
         unlink(image)
         unlink(image + ".resume")
         return release
+    }
+
+    /// One image write: what the bundle apply wrote into the image file and what the copy wrote
+    /// into the partition (non-zero bytes), with their times. Kept in `lab-driver/writes.jsonl`.
+    public struct WriteRecord: Codable, Sendable, Equatable {
+        public var at: Date
+        public var bundle: String
+        public var entry: String
+        public var imageBytes: UInt64
+        public var bundleBytes: UInt64
+        public var applyBytesWritten: UInt64
+        public var applySeconds: Double
+        public var alreadyApplied: Bool
+        public var partitionBytesWritten: UInt64
+        public var copySeconds: Double
+    }
+
+    var writeLogPath: String { driverDirectory + "/writes.jsonl" }
+
+    func appendWriteRecord(_ record: WriteRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        var line = try encoder.encode(record)
+        line.append(0x0A)
+        try FileManager.default.createDirectory(atPath: driverDirectory, withIntermediateDirectories: true)
+        let fd = open(writeLogPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LabDriverError("open \(writeLogPath): errno \(errno)") }
+        defer { close(fd) }
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        fsync(fd)
+    }
+
+    /// The image writes this driver made, oldest first.
+    public func writeLog() -> [WriteRecord] {
+        guard let data = FileManager.default.contents(atPath: writeLogPath) else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return data.split(separator: 0x0A).compactMap { try? decoder.decode(WriteRecord.self, from: Data($0)) }
     }
 
     // MARK: HostDriver: capture

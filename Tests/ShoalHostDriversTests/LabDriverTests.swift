@@ -56,7 +56,12 @@ import Testing
         #expect(!tampered.healthy && tampered.detail.contains("/etc/netplan/90-shoal.yaml"))
 
         let timings = stepTimings(record).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
+        let writes = world.driver.writeLog()
+        #expect(writes.map(\.entry) == ["staging", "original"])
+        let w = try #require(writes.last)
+        #expect(w.bundle == world.betaBundle && w.imageBytes == 20 * mib && w.partitionBytesWritten > 0)
         print("lab convert: \(String(format: "%.2f", seconds)) s total; steps: \(timings)")
+        print("lab convert: target image \(w.imageBytes) B from a \(w.bundleBytes) B bundle; apply wrote \(w.applyBytesWritten) B in \(String(format: "%.3f", w.applySeconds)) s, copy wrote \(w.partitionBytesWritten) B in \(String(format: "%.3f", w.copySeconds)) s")
     }
 
     @Test func convertsThenRevertsToAlpha() async throws {
