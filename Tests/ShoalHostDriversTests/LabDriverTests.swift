@@ -2,6 +2,7 @@ import Foundation
 import ShoalAgent
 import ShoalHostLab
 import ShoalHostProfile
+import ShoalStorage
 import ShoalTestKit
 import Testing
 
@@ -199,5 +200,61 @@ import Testing
         // The staging OS carries the host's identity meanwhile.
         #expect(try world.identity() == before)
         #expect(try await world.driver.checkProfile(try #require(record.profile)) == .intact)
+
+        // From staging, a reinstall with a good target finishes the job, with the stored profile.
+        let good = try LabWorld.osTree(in: world.dir, id: "beta", hostname: "beta-default", stacks: [.netplan], files: [:], size: 20 * mib, tree: "tree-beta-good")
+        let goodID = try world.driver.importBundle(from: try LabWorld.bundle(good, name: "beta-good", in: world.dir))
+        var request = world.request("reinstall-good", .reinstall)
+        request.parameters.targetBundle = goodID
+        let reinstalled = try await world.machine().run(request)
+        #expect(reinstalled.startedIn == .staging)
+        #expect(reinstalled.outcome?.result == .succeeded, "\(reinstalled.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(try world.host.bootedOS().osRelease.id == "beta")
+        #expect(try world.identity() == before)
+    }
+}
+
+@Suite(.serialized) struct LabDriverOtherKindsTests {
+    /// capture: from the staging OS, a bundle of the original disk's OS; its image is exactly the
+    /// base image (same image digest as alpha's bundle), and the host is back in alpha.
+    @Test func capturesTheBaseOSIntoABundle() async throws {
+        let world = try LabWorld.make("driver-capture")
+        defer { world.remove() }
+        let request = OperationRequest(
+            id: "capture-1", kind: .capture,
+            parameters: OperationParameters(stagingBundle: world.alphaBundle, captureName: "alpha-captured"))
+        let record = try await world.machine().run(request)
+        #expect(record.outcome?.result == .succeeded, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        let id = try #require(record.capturedBundle)
+        #expect(world.driver.bundleState(id) == .verified(imageBytes: 20 * mib))
+        let captured = try BundleFile(path: world.driver.bundlePath(id))
+        let original = try BundleFile(path: world.driver.bundlePath(world.alphaBundle))
+        #expect(captured.manifest.imageDigest == original.manifest.imageDigest)
+        #expect(captured.manifest.name == "alpha-captured")
+        let booted = try world.host.bootedOS()
+        #expect(booted.entry == "base" && booted.osRelease.id == "alpha")
+        #expect(try world.host.env.value(GrubEnv.nextEntry) == nil)
+    }
+
+    /// maintenance: the image is written to its partition, booted once, reports success through
+    /// its status file, and the original is swapped back.
+    @Test func runsAMaintenanceImageAndSwapsTheOriginalBack() async throws {
+        var layout = LabHost.Layout()
+        layout.maintenanceSize = 24 * mib
+        let world = try LabWorld.make("driver-maint", layout: layout)
+        defer { world.remove() }
+        let image = try LabWorld.osTree(
+            in: world.dir, id: "maint", hostname: "maint", stacks: [],
+            files: ["/var/lib/shoal/maintenance-status": TreeFile(text: "succeeded\n")], size: 16 * mib, tree: "tree-maint")
+        let bundle = try world.driver.importBundle(from: try LabWorld.bundle(image, name: "maint", in: world.dir))
+        let request = OperationRequest(
+            id: "maint-1", kind: .maintenance,
+            parameters: OperationParameters(maintenanceBundle: bundle, monitoring: .active(intervalSeconds: 1), maintenanceTimeoutSeconds: 30))
+        var boots: [String] = []
+        let record = try await world.machine().run(request) { boots.append($0.entry) }
+        #expect(record.outcome?.result == .succeeded, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(boots == ["maintenance", "base"])
+        #expect(try world.host.bootedOS().osRelease.id == "alpha")
+        #expect(try world.host.osRelease("maintenance").id == "maint")
     }
 }

@@ -31,14 +31,14 @@ struct LabWorld {
 
     static func osTree(
         in dir: TemporaryDirectory, id: String, hostname: String, stacks: [NetworkStack], files: [String: TreeFile],
-        size: UInt64 = 20 * mib
+        size: UInt64 = 20 * mib, tree treeName: String? = nil
     ) throws -> String {
         let spec = OSTreeSpec(
             release: OSRelease(id: id, name: "Shoal Lab \(id.capitalized)", versionID: "1", prettyName: "Shoal Lab \(id.capitalized) 1"),
             hostname: hostname, networkStacks: stacks, sshHostKeys: [.ed25519, .ecdsa],
             applets: ["sh", "init", "ls", "cat", "ip", "ifup"], files: files)
-        let tree = try OSTree.build(at: dir.file("tree-\(id)"), spec: spec)
-        let image = dir.file("\(id).ext4")
+        let tree = try OSTree.build(at: dir.file(treeName ?? "tree-\(id)"), spec: spec)
+        let image = dir.file("\(treeName ?? id).ext4")
         try tree.makeImage(at: image, size: size)
         return image
     }
