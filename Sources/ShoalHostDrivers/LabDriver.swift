@@ -203,7 +203,7 @@ public struct LabDriver: HostDriver {
         }
         if problem == nil, partitions[.staging] != nil {
             let fs = try filesystem(.staging)
-            if (try? fs.exists("/etc/os-release")) != true {
+            if (try? fs.osReleaseText()) == nil {
                 problem = "the staging partition holds no OS (no ext4 with /etc/os-release): write the staging bundle onto it first"
             }
         }
@@ -249,7 +249,7 @@ public struct LabDriver: HostDriver {
         }
         let fs = try filesystem(.original)
         let state = loadState()
-        let release = try fs.readText("/etc/os-release")
+        let release = try fs.osReleaseText()
         guard let expected = state.originalOSRelease, release == expected else {
             return HealthReport(healthy: false, detail: "/etc/os-release is not the one of the image written (\(OSRelease(parsing: release)))")
         }
@@ -268,7 +268,7 @@ public struct LabDriver: HostDriver {
         let tree = try TemporaryTree(in: workDirectory)
         defer { tree.remove() }
         try Self.dump(fs, paths: ["/etc"], into: tree.path)
-        let source = DirectoryFileSource(root: tree.path)
+        let source = LabTreeSource(dump: DirectoryFileSource(root: tree.path), dumped: ["/etc"], fs: fs)
         let format = try TargetFormatDetector.detect(source).format
         let rendered = try HostProfileRenderer.render(profile, as: format, options: RenderOptions(existingHosts: try source.readText("/etc/hosts")))
         var checked = 0
@@ -321,7 +321,7 @@ public struct LabDriver: HostDriver {
         let tree = try TemporaryTree(in: workDirectory)
         defer { tree.remove() }
         try Self.dump(fs, paths: ["/etc"], into: tree.path)
-        let target = DirectoryFileSource(root: tree.path)
+        let target = LabTreeSource(dump: DirectoryFileSource(root: tree.path), dumped: ["/etc"], fs: fs)
         let detection = try TargetFormatDetector.detect(target)
         // The target's own competing network configs are moved aside (kept for an operator).
         for path in try HostProfileRenderer.conflictingConfigFiles(in: target, for: detection.format) {
@@ -399,10 +399,13 @@ public struct LabDriver: HostDriver {
     /// sits next to it), reads its `/etc/os-release`, copies it into the partition, and removes
     /// the image file. Returns the os-release text (nil when the image has none).
     func applyImage(bundle id: String, to entry: BootEntry) throws -> String? {
-        guard case .verified = bundleState(id) else {
-            throw AgentError.bundleCorrupt(bundle: id, detail: "\(bundleState(id))")
-        }
+        // No separate verification pass: the applier checks every chunk's SHA-256 before writing
+        // it and the whole image's digest at the end (preflight verified the bundle already).
+        guard FileManager.default.fileExists(atPath: bundlePath(id)) else { throw AgentError.bundleMissing(bundle: id) }
         let file = try BundleFile(path: bundlePath(id))
+        guard file.bundleID.hex == id else {
+            throw AgentError.bundleCorrupt(bundle: id, detail: "\(bundlePath(id)) holds bundle \(file.bundleID.hex)")
+        }
         let d = disk(entry)
         let partition = try d.partition(named: Self.partitionName(entry))
         guard file.manifest.imageSize <= partition.length else {
@@ -413,7 +416,7 @@ public struct LabDriver: HostDriver {
         var options = BundleApplier.Options()
         options.resumePath = image + ".resume"
         let applied = try BundleApplier(options: options).apply(bundle: file, to: image)
-        let release = try? Ext4Filesystem(region: ByteRegion.wholeFile(image)).readText("/etc/os-release")
+        let release = try? Ext4Filesystem(region: ByteRegion.wholeFile(image)).osReleaseText()
         let copyStart = Date()
         // A sparse copy into the partition (zero runs skipped, the rest of the partition zeroed), fsynced.
         let copied = try ByteRegion.wholeFile(image).copy(to: partition.region)
@@ -558,4 +561,35 @@ struct TemporaryTree {
         path = String(cString: made)
     }
     func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A lab OS's root tree for `ShoalHostProfile`: the directories dumped with `debugfs rdump`
+/// (fast, modes, owners and symlinks as they are) serve paths under them; any other path is
+/// looked up in the ext4 file system itself (`debugfs ls -p`/`cat`), so target-format detection
+/// also sees binaries such as `/usr/sbin/netplan` or `/usr/lib/systemd/systemd-networkd`.
+/// A symbolic link outside the dumped directories is reported as `.other` (not followed).
+struct LabTreeSource: FileSource {
+    let dump: DirectoryFileSource
+    let dumped: [String]
+    let fs: Ext4Filesystem
+
+    func inDump(_ path: String) -> Bool { dumped.contains { path == $0 || path.hasPrefix($0 + "/") } }
+
+    func read(_ path: String) throws(HostProfileError) -> Data? {
+        if inDump(path) { return try dump.read(path) }
+        guard let entry = try? fs.info(path), entry.isRegularFile, let bytes = try? fs.readFile(path) else { return nil }
+        return Data(bytes)
+    }
+
+    func list(_ path: String) throws(HostProfileError) -> [String] {
+        if inDump(path) { return try dump.list(path) }
+        return ((try? fs.list(path)) ?? []).map(\.name).sorted()
+    }
+
+    func status(_ path: String) throws(HostProfileError) -> FileStatus? {
+        if inDump(path) { return try dump.status(path) }
+        guard let entry = try? fs.info(path) else { return nil }
+        let kind: FileStatus.Kind = entry.isDirectory ? .directory : entry.isRegularFile ? .file : .other
+        return FileStatus(kind: kind, mode: entry.permissions, uid: entry.uid, gid: entry.gid)
+    }
 }

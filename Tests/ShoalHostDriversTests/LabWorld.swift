@@ -54,7 +54,8 @@ struct LabWorld {
     ///   - betaSize: the size of beta's ext4 image (larger than the root partition to need growth).
     ///   - betaBoots: false removes beta's `/etc/os-release`, so the firmware cannot boot it.
     static func make(
-        _ label: String, layout: LabHost.Layout = LabHost.Layout(), betaSize: UInt64 = 20 * mib, betaBoots: Bool = true
+        _ label: String, layout: LabHost.Layout = LabHost.Layout(), betaSize: UInt64 = 20 * mib, betaBoots: Bool = true,
+        betaImage: ((TemporaryDirectory) throws -> String)? = nil
     ) throws -> LabWorld {
         let dir = TemporaryDirectory(label)
         let alpha = try osTree(
@@ -74,7 +75,7 @@ struct LabWorld {
                 "/etc/resolv.conf": TreeFile(text: "nameserver 10.20.30.53\nsearch lab.example\n"),
                 "/root/.ssh/authorized_keys": TreeFile(text: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBf0r3ch0o5MhM4Ccd4f8P7xYv3Hh0hQ0cgzq0GxQmrK ops@lab\n", mode: 0o600),
             ])
-        let beta = try osTree(in: dir, id: "beta", hostname: "beta-default", stacks: [.netplan], files: [:], size: betaSize)
+        let beta = try betaImage?(dir) ?? osTree(in: dir, id: "beta", hostname: "beta-default", stacks: [.netplan], files: [:], size: betaSize)
         if !betaBoots { try Ext4Filesystem(region: ByteRegion.wholeFile(beta)).remove("/etc/os-release") }
         let alphaPath = try bundle(alpha, name: "alpha", in: dir)
         let betaPath = try bundle(beta, name: "beta", in: dir)
