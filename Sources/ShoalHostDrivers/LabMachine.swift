@@ -56,6 +56,15 @@ public struct LabMachine: Sendable {
         return try host.boot()
     }
 
+    /// Cuts the power and turns the host on again: a pending reboot request dies with the
+    /// power, the firmware boots what it would (an armed one-shot once, else the default).
+    @discardableResult
+    public func powerCycle() throws -> BootRecord {
+        host.powerOff()
+        _ = labDriver.takeRebootRequest()
+        return try bootWithWatchdog()
+    }
+
     /// Boots the host; with the watchdog, a boot that finds nothing bootable is followed by one
     /// power cycle.
     public func bootWithWatchdog() throws -> BootRecord {

@@ -258,3 +258,53 @@ import Testing
         #expect(try world.host.osRelease("maintenance").id == "maint")
     }
 }
+
+/// A power loss at every driver call that changes the host, before and after its action, during a
+/// lab conversion; then the power comes back (the firmware boots what it would) and a new agent
+/// carries on. Every run must end like the uninterrupted one.
+@Suite struct LabPowerLossTests {
+    @Test func powerLossAtEveryChangingCallOfAConvert() async throws {
+        let base = try LabWorld.make("driver-powerloss")
+        defer { base.remove() }
+        let before = try base.identity()
+        var cuts: [String] = []
+        var run = 0
+        for afterAction in [false, true] {
+            var n = 0
+            while true {
+                run += 1
+                let world = try base.anotherHost("host-\(run)")
+                let cutter = PowerCutDriver(world.driver, cutAt: n, afterAction: afterAction)
+                let faulty = try world.machine(driver: cutter)
+                let label = "cut at change #\(n) \(afterAction ? "after" : "before") the action"
+                do {
+                    _ = try await faulty.run(world.request("convert-p", .convert))
+                } catch let error as AgentError {
+                    guard case .interrupted = error else { Issue.record("\(label): \(error)"); break }
+                }
+                guard let call = cutter.cutCall else {
+                    // No n-th change: the whole convert ran; the sweep for this side is complete.
+                    try? FileManager.default.removeItem(atPath: world.host.directory)
+                    break
+                }
+                cuts.append("\(call)\(afterAction ? "+" : "-")")
+                let machine = try world.machine()
+                try machine.powerCycle()
+                let record = try await machine.resume()
+                #expect(record.outcome?.result == .succeeded, "\(label) (\(call)): \(record.outcome.map { "\($0)" } ?? "no outcome")")
+                #expect(try world.host.bootedOS().osRelease.id == "beta", "\(label)")
+                #expect(try world.identity() == before, "\(label)")
+                #expect(try world.host.env.value(GrubEnv.savedEntry) == "target", "\(label)")
+                #expect(try world.host.env.value(GrubEnv.nextEntry) == nil, "\(label)")
+                #expect(try world.host.filesystem("target").check() == nil, "\(label)")
+                // No reboot step instance was started twice.
+                let rebootStarts = record.log.filter { $0.code == StepLogCode.started && "\($0.step)".hasPrefix("reboot") }
+                #expect(Set(rebootStarts.map { "\($0.index)" }).count == rebootStarts.count, "\(label)")
+                try? FileManager.default.removeItem(atPath: world.host.directory)
+                n += 1
+            }
+        }
+        print("lab power loss: \(cuts.count) interrupted converts: \(cuts.joined(separator: " "))")
+        #expect(cuts.count >= 20)
+    }
+}

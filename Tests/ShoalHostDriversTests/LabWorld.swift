@@ -190,3 +190,79 @@ func stepTimings(_ record: OperationRecord) -> [(String, Double)] {
         return ("\(s.step.id)", b.timeIntervalSince(a))
     }
 }
+
+extension LabWorld {
+    /// Another host in the same directory, from the same images and bundles (cheaper than a new
+    /// world: no trees, keys, images or bundles to make).
+    func anotherHost(_ name: String) throws -> LabWorld {
+        let host = try LabHost.create(at: dir.file(name), baseImage: dir.file("alpha.ext4"), stagingImage: nil)
+        let driver = LabDriver(host: host)
+        try FileManager.default.createDirectory(atPath: host.directory + "/net", withIntermediateDirectories: true)
+        try Self.ipAddressJSON.write(toFile: host.directory + "/net/ip-address.json", atomically: true, encoding: .utf8)
+        try Self.ipRouteJSON.write(toFile: host.directory + "/net/ip-route.json", atomically: true, encoding: .utf8)
+        try driver.importBundle(from: dir.file("alpha.shoal"))
+        try driver.importBundle(from: dir.file("beta.shoal"))
+        try driver.installStagingBundle(alphaBundle)
+        try host.boot()
+        return LabWorld(dir: dir, host: host, driver: driver, alphaBundle: alphaBundle, betaBundle: betaBundle)
+    }
+}
+
+/// A driver that loses power at its `cutAt`-th call that changes the host (0-based), before or
+/// after the lab driver did the work: it throws `CancellationError`, which the agent records as
+/// nothing done (`interrupted`). Read-only calls always pass.
+final class PowerCutDriver: HostDriver, @unchecked Sendable {
+    let inner: LabDriver
+    let cutAt: Int
+    let afterAction: Bool
+    private let lock = NSLock()
+    private var calls = 0
+    private(set) var cutCall: String?
+
+    init(_ inner: LabDriver, cutAt: Int, afterAction: Bool) {
+        self.inner = inner
+        self.cutAt = cutAt
+        self.afterAction = afterAction
+    }
+
+    var didCut: Bool { lock.withLock { cutCall != nil } }
+
+    func change<T>(_ name: String, _ body: () async throws -> T) async throws -> T {
+        let cut = lock.withLock { () -> Bool in
+            defer { calls += 1 }
+            guard calls == cutAt else { return false }
+            cutCall = name
+            return true
+        }
+        guard cut else { return try await body() }
+        if afterAction { _ = try await body() }
+        throw CancellationError()
+    }
+
+    func bootedEntry() async throws -> BootEntry { try await inner.bootedEntry() }
+    func preflightFacts(bundles: [String]) async throws -> PreflightFacts { try await inner.preflightFacts(bundles: bundles) }
+    func checkProfile(_ profile: ProfileReference) async throws -> ProfileCheck { try await inner.checkProfile(profile) }
+    func checkHealth() async throws -> HealthReport { try await inner.checkHealth() }
+    func maintenanceStatus(monitoring: MaintenanceMonitoring) async throws -> MaintenanceStatus {
+        try await inner.maintenanceStatus(monitoring: monitoring)
+    }
+    func captureProfile() async throws -> ProfileReference { try await change("captureProfile") { try await inner.captureProfile() } }
+    func renderProfile(_ profile: ProfileReference, into entry: BootEntry, system: String?) async throws {
+        try await change("renderProfile(\(entry))") { try await inner.renderProfile(profile, into: entry, system: system) }
+    }
+    func setOneShotBoot(_ entry: BootEntry) async throws { try await change("setOneShotBoot(\(entry))") { try await inner.setOneShotBoot(entry) } }
+    func clearOneShotBoot() async throws { try await change("clearOneShotBoot") { try await inner.clearOneShotBoot() } }
+    func setDefaultBoot(_ entry: BootEntry) async throws { try await change("setDefaultBoot(\(entry))") { try await inner.setDefaultBoot(entry) } }
+    func reboot() async throws { try await change("reboot") { try await inner.reboot() } }
+    func growPartition(_ entry: BootEntry, toBytes bytes: UInt64) async throws {
+        try await change("growPartition") { try await inner.growPartition(entry, toBytes: bytes) }
+    }
+    func wipeOriginalDisk() async throws { try await change("wipeOriginalDisk") { try await inner.wipeOriginalDisk() } }
+    func writeImage(bundle: String, to entry: BootEntry, deadline: Date) async throws {
+        try await change("writeImage") { try await inner.writeImage(bundle: bundle, to: entry, deadline: deadline) }
+    }
+    func captureBundle(of entry: BootEntry, name: String, deadline: Date) async throws -> String {
+        try await change("captureBundle") { try await inner.captureBundle(of: entry, name: name, deadline: deadline) }
+    }
+    func publishBundle(_ bundle: String) async throws { try await change("publishBundle") { try await inner.publishBundle(bundle) } }
+}
