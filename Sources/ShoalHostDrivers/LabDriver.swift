@@ -389,7 +389,25 @@ public struct LabDriver: HostDriver {
 
     public func writeImage(bundle: String, to entry: BootEntry, deadline: Date) async throws {
         if try await bootedEntry() == entry { throw LabDriverError("refusing to write the partition the host runs from (\(entry))") }
-        let release = try applyImage(bundle: bundle, to: entry)
+        // The apply stops cleanly (queued chunks written, synced, recorded in the resume log) when
+        // the task is cancelled or the step's deadline passes; the next call resumes from the log.
+        let cancellation = ApplyCancellation()
+        if deadline <= Date() { cancellation.cancel() }
+        let timer = DispatchWorkItem { cancellation.cancel() }
+        DispatchQueue.global().asyncAfter(wallDeadline: .now() + max(0, deadline.timeIntervalSinceNow), execute: timer)
+        defer { timer.cancel() }
+        let started = Date()
+        let release: String?
+        do {
+            release = try await withTaskCancellationHandler {
+                try applyImage(bundle: bundle, to: entry, cancellation: cancellation)
+            } onCancel: {
+                cancellation.cancel()
+            }
+        } catch StorageError.interrupted {
+            if Task.isCancelled { throw CancellationError() }
+            throw AgentError.stepTimedOut(step: entry == .maintenance ? .stageMaintenanceImage : .writeImage, seconds: Date().timeIntervalSince(started))
+        }
         if entry == .original {
             try saveState(DriverState(originalBundle: bundle, originalOSRelease: release))
         }
@@ -398,7 +416,7 @@ public struct LabDriver: HostDriver {
     /// Applies the bundle into an image file under the state directory (resumable: the resume log
     /// sits next to it), reads its `/etc/os-release`, copies it into the partition, and removes
     /// the image file. Returns the os-release text (nil when the image has none).
-    func applyImage(bundle id: String, to entry: BootEntry) throws -> String? {
+    func applyImage(bundle id: String, to entry: BootEntry, cancellation: ApplyCancellation? = nil) throws -> String? {
         // No separate verification pass: the applier checks every chunk's SHA-256 before writing
         // it and the whole image's digest at the end (preflight verified the bundle already).
         guard FileManager.default.fileExists(atPath: bundlePath(id)) else { throw AgentError.bundleMissing(bundle: id) }
@@ -415,6 +433,7 @@ public struct LabDriver: HostDriver {
         let image = workDirectory + "/\(id).img"
         var options = BundleApplier.Options()
         options.resumePath = image + ".resume"
+        options.cancellation = cancellation
         let applied = try BundleApplier(options: options).apply(bundle: file, to: image)
         let release = try? Ext4Filesystem(region: ByteRegion.wholeFile(image)).osReleaseText()
         let copyStart = Date()

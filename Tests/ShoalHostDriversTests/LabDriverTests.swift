@@ -149,6 +149,18 @@ import Testing
         try world.host.env.setOneShot("staging")
         try world.host.boot()
         #expect(throws: LabDriverError.self) { try world.driver.installStagingBundle(world.alphaBundle) }
+
+        // From staging: a write whose deadline has passed gives up (501) and a later call finishes it.
+        try await world.driver.wipeOriginalDisk()
+        do {
+            try await world.driver.writeImage(bundle: world.betaBundle, to: .original, deadline: Date().addingTimeInterval(-1))
+            Issue.record("a write past its deadline returned normally")
+        } catch let error as AgentError {
+            #expect(error.code == 501, "\(error)")
+        }
+        #expect(throws: HostLabError.self) { try world.host.disk0.filesystem(in: "root").osReleaseText() }  // still wiped
+        try await world.driver.writeImage(bundle: world.betaBundle, to: .original, deadline: .distantFuture)
+        #expect(try world.host.osRelease("target").id == "beta")
     }
 
     /// A root partition with free space after it, and a target image larger than the partition:
