@@ -48,11 +48,25 @@ public struct LabDriver: HostDriver {
     public let stateDirectory: String
     /// The packed store: `<bundle id>.shoal` files.
     public let bundleDirectory: String
+    /// How images reach a partition.
+    public let writeMethod: WriteMethod
 
-    public init(host: LabHost, stateDirectory: String? = nil, bundleDirectory: String? = nil) {
+    /// How `writeImage` puts a bundle's image into a partition of a disk-image file.
+    public enum WriteMethod: String, Sendable, Codable, CaseIterable {
+        /// Apply into an image file under the state directory (resumable there), then a sparse,
+        /// fsynced copy into the partition. Works without root.
+        case imageFile
+        /// Apply straight onto the partition attached alone as a loop device (`losetup -o
+        /// --sizelimit`), as on a real host's block device: no extra copy. Needs root. A resume
+        /// log names the device, so a write interrupted and re-attached elsewhere starts over.
+        case loopDevice
+    }
+
+    public init(host: LabHost, stateDirectory: String? = nil, bundleDirectory: String? = nil, writeMethod: WriteMethod = .imageFile) {
         self.host = host
         self.stateDirectory = stateDirectory ?? host.directory + "/state"
         self.bundleDirectory = bundleDirectory ?? host.directory + "/bundles"
+        self.writeMethod = writeMethod
     }
 
     // MARK: Paths
@@ -430,30 +444,51 @@ public struct LabDriver: HostDriver {
             throw LabDriverError("the image of \(id.prefix(12)) (\(file.manifest.imageSize) bytes) does not fit the \(entry) partition (\(partition.length) bytes)")
         }
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-        let image = workDirectory + "/\(id).img"
         var options = BundleApplier.Options()
-        options.resumePath = image + ".resume"
         options.cancellation = cancellation
-        let applied = try BundleApplier(options: options).apply(bundle: file, to: image)
-        let release = try? Ext4Filesystem(region: ByteRegion.wholeFile(image)).osReleaseText()
-        let copyStart = Date()
-        // A sparse copy into the partition (zero runs skipped, the rest of the partition zeroed), fsynced.
-        let copied = try ByteRegion.wholeFile(image).copy(to: partition.region)
-        let record = WriteRecord(
-            at: Date(), bundle: id, entry: entry.rawValue, imageBytes: file.manifest.imageSize,
-            bundleBytes: file.fileLength, applyBytesWritten: applied.report?.bytesWritten ?? 0,
-            applySeconds: applied.seconds, alreadyApplied: applied.alreadyComplete,
-            partitionBytesWritten: copied, copySeconds: Date().timeIntervalSince(copyStart))
-        try appendWriteRecord(record)
-        unlink(image)
-        unlink(image + ".resume")
-        return release
+        switch writeMethod {
+        case .imageFile:
+            let image = workDirectory + "/\(id).img"
+            options.resumePath = image + ".resume"
+            let applied = try BundleApplier(options: options).apply(bundle: file, to: image)
+            let release = try? Ext4Filesystem(region: ByteRegion.wholeFile(image)).osReleaseText()
+            let copyStart = Date()
+            // A sparse copy into the partition (zero runs skipped, the rest of the partition zeroed), fsynced.
+            let copied = try ByteRegion.wholeFile(image).copy(to: partition.region)
+            try appendWriteRecord(WriteRecord(
+                at: Date(), method: writeMethod, bundle: id, entry: entry.rawValue, imageBytes: file.manifest.imageSize,
+                bundleBytes: file.fileLength, applyBytesWritten: applied.report?.bytesWritten ?? 0,
+                applySeconds: applied.seconds, alreadyApplied: applied.alreadyComplete,
+                partitionBytesWritten: copied, copySeconds: Date().timeIntervalSince(copyStart)))
+            unlink(image)
+            unlink(image + ".resume")
+            return release
+        case .loopDevice:
+            let resume = workDirectory + "/\(id).\(entry).loop.resume"
+            options.resumePath = resume
+            let applied = try d.withLoopDevice(partition: Self.partitionName(entry)) { device in
+                try BundleApplier(options: options).apply(bundle: file, to: device)
+            }
+            // As the copy does: nothing of an older OS is left after the image.
+            if partition.length > file.manifest.imageSize {
+                try ByteRegion(path: d.path, offset: partition.offset + file.manifest.imageSize, length: partition.length - file.manifest.imageSize).zero()
+            }
+            let release = try? d.filesystem(in: Self.partitionName(entry)).osReleaseText()
+            try appendWriteRecord(WriteRecord(
+                at: Date(), method: writeMethod, bundle: id, entry: entry.rawValue, imageBytes: file.manifest.imageSize,
+                bundleBytes: file.fileLength, applyBytesWritten: applied.report?.bytesWritten ?? 0,
+                applySeconds: applied.seconds, alreadyApplied: applied.alreadyComplete,
+                partitionBytesWritten: applied.report?.bytesWritten ?? 0, copySeconds: 0))
+            unlink(resume)
+            return release
+        }
     }
 
     /// One image write: what the bundle apply wrote into the image file and what the copy wrote
     /// into the partition (non-zero bytes), with their times. Kept in `lab-driver/writes.jsonl`.
     public struct WriteRecord: Codable, Sendable, Equatable {
         public var at: Date
+        public var method: WriteMethod
         public var bundle: String
         public var entry: String
         public var imageBytes: UInt64

@@ -17,13 +17,14 @@ import Testing
     @Test(.enabled(if: image != nil)) func convertsToDebianBookworm() async throws {
         var layout = LabHost.Layout()
         layout.disk0Size = 320 * mib
-        let world = try LabWorld.make("driver-debian", layout: layout) { dir in
+        let method = LabDriver.WriteMethod(rawValue: ProcessInfo.processInfo.environment["SHOAL_LAB_WRITE"] ?? "") ?? .imageFile
+        let world = try LabWorld.make("driver-debian", layout: layout, betaImage: { dir in
             let copy = dir.file("debian.ext4")
             _ = try ChildProcess.sh("cp --sparse=always '\(Self.image!)' '\(copy)'")
             try Ext4Filesystem(region: ByteRegion.wholeFile(copy))
                 .writeText("/etc/netplan/01-installer.yaml", "network:\n  version: 2\n  renderer: networkd\n", mode: 0o600)
             return copy
-        }
+        }, writeMethod: method)
         defer { world.remove() }
         let before = try world.identity()
         let started = Date()
@@ -35,7 +36,7 @@ import Testing
         #expect(try world.host.filesystem("target").check() == nil)
         let timings = stepTimings(record).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
         let w = try #require(world.driver.writeLog().last)
-        print("lab convert to Debian: \(String(format: "%.2f", seconds)) s total; steps: \(timings)")
-        print("lab convert to Debian: image \(w.imageBytes) B from a \(w.bundleBytes) B bundle; apply wrote \(w.applyBytesWritten) B in \(String(format: "%.3f", w.applySeconds)) s, copy wrote \(w.partitionBytesWritten) B in \(String(format: "%.3f", w.copySeconds)) s")
+        print("lab convert to Debian (\(method)): \(String(format: "%.2f", seconds)) s total; steps: \(timings)")
+        print("lab convert to Debian (\(method)): image \(w.imageBytes) B from a \(w.bundleBytes) B bundle; apply wrote \(w.applyBytesWritten) B in \(String(format: "%.3f", w.applySeconds)) s, copy wrote \(w.partitionBytesWritten) B in \(String(format: "%.3f", w.copySeconds)) s")
     }
 }

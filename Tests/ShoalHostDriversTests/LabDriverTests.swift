@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import ShoalAgent
 import ShoalHostLab
 import ShoalHostProfile
@@ -63,6 +64,25 @@ import Testing
         #expect(w.bundle == world.betaBundle && w.imageBytes == 20 * mib && w.partitionBytesWritten > 0)
         print("lab convert: \(String(format: "%.2f", seconds)) s total; steps: \(timings)")
         print("lab convert: target image \(w.imageBytes) B from a \(w.bundleBytes) B bundle; apply wrote \(w.applyBytesWritten) B in \(String(format: "%.3f", w.applySeconds)) s, copy wrote \(w.partitionBytesWritten) B in \(String(format: "%.3f", w.copySeconds)) s")
+    }
+
+    /// The same convert with images applied straight onto loop devices of the partitions (root only).
+    @Test(.enabled(if: getuid() == 0 && ChildProcess.which("losetup") != nil))
+    func convertsWritingThroughLoopDevices() async throws {
+        let world = try LabWorld.make("driver-loop", writeMethod: .loopDevice)
+        defer { world.remove() }
+        let before = try world.identity()
+        let record = try await world.machine().run(world.request("convert-loop", .convert))
+        #expect(record.outcome?.result == .succeeded, "\(record.outcome.map { "\($0)" } ?? "no outcome")")
+        #expect(try world.host.bootedOS().osRelease.id == "beta")
+        #expect(try world.identity() == before)
+        #expect(try world.host.filesystem("target").check() == nil)
+        let writes = world.driver.writeLog()
+        #expect(writes.map(\.method) == [.loopDevice, .loopDevice])
+        #expect(writes.map(\.entry) == ["staging", "original"])
+        // Every loop device was detached again.
+        let attached = try ChildProcess.sh("losetup -j \(world.host.disk0.path); losetup -j \(world.host.disk1.path)")
+        #expect(attached.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(attached)")
     }
 
     @Test func convertsThenRevertsToAlpha() async throws {

@@ -55,7 +55,7 @@ struct LabWorld {
     ///   - betaBoots: false removes beta's `/etc/os-release`, so the firmware cannot boot it.
     static func make(
         _ label: String, layout: LabHost.Layout = LabHost.Layout(), betaSize: UInt64 = 20 * mib, betaBoots: Bool = true,
-        betaImage: ((TemporaryDirectory) throws -> String)? = nil
+        betaImage: ((TemporaryDirectory) throws -> String)? = nil, writeMethod: LabDriver.WriteMethod = .imageFile
     ) throws -> LabWorld {
         let dir = TemporaryDirectory(label)
         let alpha = try osTree(
@@ -82,7 +82,7 @@ struct LabWorld {
 
         // The host: alpha on disk0; the staging partition empty until the staging bundle lands.
         let host = try LabHost.create(at: dir.file("host"), baseImage: alpha, stagingImage: nil, layout: layout)
-        let driver = LabDriver(host: host)
+        let driver = LabDriver(host: host, writeMethod: writeMethod)
         try FileManager.default.createDirectory(atPath: host.directory + "/net", withIntermediateDirectories: true)
         try ipAddressJSON.write(toFile: host.directory + "/net/ip-address.json", atomically: true, encoding: .utf8)
         try ipRouteJSON.write(toFile: host.directory + "/net/ip-route.json", atomically: true, encoding: .utf8)
