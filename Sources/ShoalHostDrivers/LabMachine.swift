@@ -45,6 +45,7 @@ public struct LabMachine: Sendable {
         let lab = labDriver ?? LabDriver(host: host)
         self.labDriver = lab
         self.driver = driver ?? lab
+        try FileManager.default.createDirectory(atPath: lab.stateDirectory, withIntermediateDirectories: true)
         self.store = try FileOperationStore(directory: lab.agentStateDirectory)
         self.clock = clock
     }
@@ -88,8 +89,14 @@ public struct LabMachine: Sendable {
     /// Runs the current operation to its outcome, from wherever it stands, rebooting the host
     /// through the lab firmware each time the agent asks for it.
     public func resume(onBoot: (BootRecord) -> Void = { _ in }) async throws -> OperationRecord {
-        try powerOnIfOff()
         var boots = 0
+        if labDriver.takeRebootRequest() {
+            // A reboot was asked for and the loop that should have done it went away (the `shoal
+            // host` process was killed): a real host reboots anyway, so the lab does it now.
+            boots += 1
+            onBoot(try bootWithWatchdog())
+        }
+        try powerOnIfOff()
         while true {
             switch try await agent().resume() {
             case .idle:

@@ -42,6 +42,11 @@ struct HostTargetOptions: ParsableArguments {
         valueName: "DIR"))
     var state: String?
 
+    @Option(name: .customLong("lab-write"), help: ArgumentHelp(
+        "How the lab driver writes images: imageFile (apply into a file, then copy into the partition; no root needed) or loopDevice (apply onto a loop device of the partition; root).",
+        valueName: "METHOD"))
+    var labWrite: LabDriver.WriteMethod = .imageFile
+
     func labDriver() throws -> LabDriver {
         guard let lab else {
             throw CLIError(
@@ -51,7 +56,7 @@ struct HostTargetOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: lab + "/grubenv"), FileManager.default.fileExists(atPath: lab + "/bootmenu") else {
             throw CLIError(message: "\(lab) is not a lab host directory (no grubenv or bootmenu)", code: 64)
         }
-        return LabDriver(host: LabHost(directory: lab), stateDirectory: state)
+        return LabDriver(host: LabHost(directory: lab), stateDirectory: state, writeMethod: labWrite)
     }
 
     /// The agent's state directory without a driver (for `status`).
@@ -101,7 +106,7 @@ func runHostOperation(kind: OperationKind, options: HostOperationOptions, target
         id: id, kind: kind,
         parameters: OperationParameters(stagingBundle: staging, targetBundle: target, healthTimeoutSeconds: options.healthTimeout))
     let json = options.json
-    let record: OperationRecord = try runBlocking {
+    let record: OperationRecord = try cliErrors { try runBlocking {
         let machine = try LabMachine(host: driver.host, labDriver: driver)
         let first = try machine.powerOnIfOff()
         if !json { Terminal.note("lab host \(driver.host.directory) runs \(first.entry): \(first.osRelease)") }
@@ -113,7 +118,7 @@ func runHostOperation(kind: OperationKind, options: HostOperationOptions, target
         return try await machine.resume { boot in
             if !json { Terminal.note("reboot: the firmware booted \(boot.entry) (\(boot.source)): \(boot.osRelease)") }
         }
-    }
+    } }
     if json {
         print(try recordJSON(record))
     } else {
@@ -259,4 +264,22 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) 
 /// The result slot of `runBlocking` (written by the task before it signals, read after the wait).
 final class BlockingBox<T>: @unchecked Sendable {
     var result: Result<T, any Error>?
+}
+
+extension LabDriver.WriteMethod: ExpressibleByArgument {}
+
+/// Turns the agent's, the lab's and the drivers' errors into one-line CLI errors (exit 2 for a
+/// refusal with nothing changed, 1 otherwise).
+func cliErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CLIError {
+        throw error
+    } catch let error as AgentError {
+        throw CLIError(message: error.description, code: error.isRefusal ? 2 : 1)
+    } catch let error as HostLabError {
+        throw CLIError(message: "lab host: \(error)", code: 1)
+    } catch let error as LabDriverError {
+        throw CLIError(message: "lab driver: \(error)", code: 1)
+    }
 }

@@ -85,6 +85,23 @@ import Testing
         #expect(attached.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(attached)")
     }
 
+    /// The loop that runs the agent dies right after a reboot request (a killed `shoal host`):
+    /// the next loop carries the reboot out, as a real host would have rebooted anyway, and no
+    /// trial boot is lost.
+    @Test func aPendingRebootIsCarriedOutByTheNextLoop() async throws {
+        let world = try LabWorld.make("driver-pending")
+        defer { world.remove() }
+        let machine = try world.machine()
+        _ = try await machine.agent().accept(world.request("convert-r", .convert))
+        guard case .rebooting = try await machine.agent().resume() else { Issue.record("expected a reboot"); return }
+        #expect(try world.host.bootedOS().entry == "base")  // nobody booted it
+        var boots: [String] = []
+        let record = try await world.machine().resume { boots.append($0.entry) }
+        #expect(boots == ["staging", "target"])
+        #expect(record.outcome?.result == .succeeded)
+        #expect(record.steps.allSatisfy { $0.attempt == 1 })
+    }
+
     @Test func convertsThenRevertsToAlpha() async throws {
         let world = try LabWorld.make("driver-revert")
         defer { world.remove() }
