@@ -4,6 +4,7 @@ import Foundation
 import ShoalAgent
 import ShoalHostDrivers
 import ShoalHostLab
+import ShoalStorage
 
 /// `shoal host …`: one host's conversion, without a coordinator.
 struct HostCommand: ParsableCommand {
@@ -23,12 +24,16 @@ struct HostCommand: ParsableCommand {
             ext4, a real GRUB environment block; see docs/HOSTLAB.md and docs/AGENT.md, "The lab \
             driver"). There the command also plays the firmware: at each reboot it boots the host with \
             the lab's GRUB rules and starts a new agent, until the operation has its outcome. \
-            The `linux` driver for real hosts is not built yet: without --lab these commands refuse.
+            The `linux` driver for real hosts is not built yet: without --lab these commands refuse. \
+            `shoal host lab-create` makes a lab host from bundles.
 
             Exit codes: 0 the operation succeeded; 1 it failed (the outcome and step log say where the \
             host was left); 2 refused before anything changed (4xx); 64 usage.
             """,
-        subcommands: [HostConvertCommand.self, HostReinstallCommand.self, HostRevertCommand.self, HostStatusCommand.self]
+        subcommands: [
+            HostConvertCommand.self, HostReinstallCommand.self, HostRevertCommand.self, HostStatusCommand.self,
+            HostLabCreateCommand.self,
+        ]
     )
 }
 
@@ -281,5 +286,68 @@ func cliErrors<T>(_ body: () throws -> T) throws -> T {
         throw CLIError(message: "lab host: \(error)", code: 1)
     } catch let error as LabDriverError {
         throw CLIError(message: "lab driver: \(error)", code: 1)
+    }
+}
+
+struct HostLabCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab-create",
+        abstract: "Make an emulated lab host from bundles: the base OS on its original disk, the staging bundle on its staging partition.",
+        discussion: """
+            HOSTDIR gets disk0.img (GPT: esp + root holding the base OS), disk1.img (GPT: staging, \
+            holding the staging bundle's image, written with the same apply path the agent uses), a \
+            GRUB environment block, the boot menu, the packed store (bundles/) and, with --ip-address \
+            and --ip-route, what `ip -j address show` / `ip -j route show` would print on the host (a lab \
+            host has no NIC; without them the profile carries files, hostname and keys only). The \
+            bundles must hold ext4 images of an OS (an /etc/os-release). The host is powered on.
+            """)
+
+    @Option(name: .customLong("lab"), help: ArgumentHelp("The host directory to create.", valueName: "HOSTDIR"))
+    var lab: String
+    @Option(name: .customLong("base-bundle"), help: ArgumentHelp("The OS on the original disk (a .shoal file).", valueName: "FILE"))
+    var baseBundle: String
+    @Option(name: .customLong("staging-bundle"), help: ArgumentHelp("The base-OS copy for the staging partition (a .shoal file). Default: the base bundle.", valueName: "FILE"))
+    var stagingBundle: String?
+    @Option(name: .customLong("disk-size"), help: ArgumentHelp("Size of each disk in MiB.", valueName: "MIB"))
+    var diskSizeMiB: UInt64 = 64
+    @Option(name: .customLong("root-size"), help: ArgumentHelp("Size of the root partition in MiB (default: the rest of disk0; smaller leaves room to grow).", valueName: "MIB"))
+    var rootSizeMiB: UInt64?
+    @Option(name: .customLong("ip-address"), help: ArgumentHelp("A file with `ip -j address show` output for the host.", valueName: "FILE"))
+    var ipAddress: String?
+    @Option(name: .customLong("ip-route"), help: ArgumentHelp("A file with `ip -j route show` output for the host.", valueName: "FILE"))
+    var ipRoute: String?
+
+    func run() throws {
+        try reportingErrors {
+            try cliErrors {
+                guard !FileManager.default.fileExists(atPath: lab + "/disk0.img") else {
+                    throw CLIError(message: "\(lab) already holds a lab host", code: 64)
+                }
+                // The base OS goes onto disk0 as a bundle unpacks to: apply it into an image file first.
+                try FileManager.default.createDirectory(atPath: lab, withIntermediateDirectories: true)
+                let baseImage = lab + "/.base-image"
+                defer { unlink(baseImage); unlink(baseImage + ".shoal-resume") }
+                var options = BundleApplier.Options()
+                options.resumePath = baseImage + ".shoal-resume"
+                _ = try BundleApplier(options: options).apply(bundle: try BundleFile(path: baseBundle), to: baseImage)
+                var layout = LabHost.Layout()
+                layout.disk0Size = diskSizeMiB << 20
+                layout.disk1Size = diskSizeMiB << 20
+                layout.rootSize = rootSizeMiB.map { $0 << 20 }
+                let host = try LabHost.create(at: lab, baseImage: baseImage, stagingImage: nil, layout: layout)
+                let driver = LabDriver(host: host)
+                let stagingID = try driver.importBundle(from: stagingBundle ?? baseBundle)
+                if stagingBundle != nil { try driver.importBundle(from: baseBundle) }
+                try driver.installStagingBundle(stagingID)
+                for (source, name) in [(ipAddress, "ip-address.json"), (ipRoute, "ip-route.json")] {
+                    guard let source else { continue }
+                    try FileManager.default.createDirectory(atPath: lab + "/net", withIntermediateDirectories: true)
+                    try FileManager.default.copyItem(atPath: source, toPath: lab + "/net/" + name)
+                }
+                let booted = try host.boot()
+                print("lab host \(lab): runs \(booted.entry): \(booted.osRelease)")
+                print("staging bundle \(stagingID) on the staging partition; packed store \(driver.bundleDirectory)")
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ShoalAgent
+import ShoalHostLab
 import ShoalTestKit
 import Testing
 
@@ -62,5 +63,36 @@ enum ShoalExecutable {
         #expect(r.status == 2, "\(r.stdout)\n\(r.stderr)")
         #expect(r.stdout.contains("401"))
         #expect(try world.host.bootedOS().osRelease.id == "beta" && world.host.bootLog().count == boots)
+    }
+
+    /// Only the CLI: a lab host made from bundles, converted, reverted, its status read.
+    @Test func labCreateConvertRevertWithTheCLIOnly() throws {
+        let world = try LabWorld.make("driver-cli2")
+        defer { world.remove() }
+        try LabWorld.ipAddressJSON.write(toFile: world.dir.file("ip-address.json"), atomically: true, encoding: .utf8)
+        try LabWorld.ipRouteJSON.write(toFile: world.dir.file("ip-route.json"), atomically: true, encoding: .utf8)
+        let hostDir = world.dir.file("cli-host")
+        let alpha = world.dir.file("alpha.shoal"), beta = world.dir.file("beta.shoal")
+        var r = try ShoalExecutable.run(
+            "host", "lab-create", "--lab", hostDir, "--base-bundle", alpha,
+            "--ip-address", world.dir.file("ip-address.json"), "--ip-route", world.dir.file("ip-route.json"))
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("runs base: Shoal Lab Alpha 1"))
+        r = try ShoalExecutable.run("host", "lab-create", "--lab", hostDir, "--base-bundle", alpha)
+        #expect(r.status == 64)  // never over an existing host
+
+        r = try ShoalExecutable.run("host", "convert", "--lab", hostDir, "--staging-bundle", alpha, "--target-bundle", beta)
+        #expect(r.status == 0 && r.stdout.contains("state: succeeded"), "\(r.stdout)\n\(r.stderr)")
+        r = try ShoalExecutable.run("host", "revert", "--lab", hostDir, "--staging-bundle", alpha, "--json")
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(json?["kind"] as? String == "revert")
+        r = try ShoalExecutable.run("host", "status", "--state", hostDir + "/state")
+        #expect(r.status == 0 && r.stdout.contains("(revert)") && r.stdout.contains("state: succeeded"), "\(r.stdout)\n\(r.stderr)")
+
+        let host = LabHost(directory: hostDir)
+        #expect(try host.bootedOS().osRelease.id == "alpha")
+        #expect(try host.readText("target", "/etc/network/interfaces").contains(LabWorld.address))
+        #expect(try host.readFile("target", "/etc/ssh/ssh_host_ed25519_key") == world.host.readFile("base", "/etc/ssh/ssh_host_ed25519_key"))
     }
 }
