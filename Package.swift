@@ -17,6 +17,8 @@ import PackageDescription
 //   ShoalAgent    – the host agent's conversion state machine: steps, persisted state, driver interface (no I/O).
 //   ShoalHostProfile – a host's network and security profile: capture parsing, renderers per OS format (no I/O).
 //   ShoalHostLab  – emulated host hardware: disk images with GPT, ext4, GRUB env blocks, small OS trees.
+//   ShoalHostDrivers – HostDriver implementations joining the agent to hosts: `lab` (LabHost disks,
+//                    real GPT/ext4/grub-editenv, bundles applied with BundleApplier) and the lab power loop.
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -39,6 +41,7 @@ let package = Package(
         .library(name: "ShoalAgent", targets: ["ShoalAgent"]),
         .library(name: "ShoalHostProfile", targets: ["ShoalHostProfile"]),
         .library(name: "ShoalHostLab", targets: ["ShoalHostLab"]),
+        .library(name: "ShoalHostDrivers", targets: ["ShoalHostDrivers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,6 +77,10 @@ let package = Package(
         .target(name: "ShoalHostProfile", dependencies: ["ShoalCrypto"]),
         .target(name: "ShoalHostLab", dependencies: ["ShoalCrypto"]),
         .target(
+            name: "ShoalHostDrivers",
+            dependencies: ["ShoalAgent", "ShoalHostProfile", "ShoalHostLab", "ShoalStorage", "ShoalBundle", "ShoalCrypto"]
+        ),
+        .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -81,7 +88,7 @@ let package = Package(
             name: "shoal",
             dependencies: [
                 "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS", "ShoalNet", "ShoalCoordinator", "ShoalPeer",
-                "ShoalTopology", "ShoalLab", "ShoalWire",
+                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -113,6 +120,13 @@ let package = Package(
         .testTarget(name: "ShoalAgentTests", dependencies: ["ShoalAgent", "ShoalCrypto"]),
         .testTarget(name: "ShoalHostProfileTests", dependencies: ["ShoalHostProfile", "ShoalCrypto"]),
         .testTarget(name: "ShoalHostLabTests", dependencies: ["ShoalHostLab", "ShoalCrypto", "ShoalTestKit"]),
+        .testTarget(
+            name: "ShoalHostDriversTests",
+            dependencies: [
+                "ShoalHostDrivers", "ShoalAgent", "ShoalHostProfile", "ShoalHostLab", "ShoalStorage", "ShoalBundle",
+                "ShoalCrypto", "ShoalTestKit",
+            ]
+        ),
         .testTarget(name: "ShoalCLITests", dependencies: ["shoal", "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTestKit"]),
     ]
 )

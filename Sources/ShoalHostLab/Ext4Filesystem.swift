@@ -101,6 +101,16 @@ public struct Ext4Filesystem: Sendable, Hashable, CustomStringConvertible {
         String(decoding: try readFile(path), as: UTF8.self)
     }
 
+    /// The OS's os-release text, as os-release(5) says to find it: `/etc/os-release` when it is a
+    /// regular file, else `/usr/lib/os-release` (which also covers the usual relative symlink
+    /// `/etc/os-release -> ../usr/lib/os-release` of Debian and others).
+    /// - Throws: `HostLabError.fileNotFound` naming `/etc/os-release` when neither exists.
+    public func osReleaseText() throws(HostLabError) -> String {
+        if let entry = try info("/etc/os-release"), entry.isRegularFile { return try readText("/etc/os-release") }
+        if let entry = try info("/usr/lib/os-release"), entry.isRegularFile { return try readText("/usr/lib/os-release") }
+        throw .fileNotFound(path: "/etc/os-release", in: description)
+    }
+
     /// The entries of the directory at `path` (without `.` and `..`), sorted by name.
     /// - Throws: `HostLabError.fileNotFound` when it does not exist.
     public func list(_ path: String) throws(HostLabError) -> [Entry] {

@@ -54,7 +54,8 @@ public struct BootRecord: Sendable, Hashable, Codable, CustomStringConvertible {
 /// 2. Otherwise `saved_entry` when set and non-empty.
 /// 3. Otherwise the boot menu's `default`.
 /// 4. A chosen entry that is not in the menu, or whose partition holds no ext4 file system with
-///    `/etc/os-release`, does not boot: the firmware falls back to the menu's default entry.
+///    an os-release (`/etc/os-release`, else `/usr/lib/os-release` as os-release(5) says: a
+///    Debian `/etc/os-release` is a symlink to `../usr/lib/os-release`), does not boot: the firmware falls back to the menu's default entry.
 ///    When that does not boot either the host is dead (`HostLabError.noBootableEntry`).
 public struct LabFirmware: Sendable {
     /// The environment block it reads and writes.
@@ -127,7 +128,7 @@ public struct LabFirmware: Sendable {
         let disk = diskPath(of: entry)
         guard access(disk, R_OK) == 0 else { throw .invalid("disk \(disk) is missing") }
         let filesystem = try DiskImage(path: disk).filesystem(in: entry.partition)
-        let release = try OSRelease(parsing: filesystem.readText("/etc/os-release"))
+        let release = try OSRelease(parsing: filesystem.osReleaseText())
         return BootRecord(
             entry: name, requested: name, source: source, fallbackReason: nil,
             disk: disk, partition: entry.partition, osRelease: release)

@@ -210,7 +210,7 @@ public struct LabHost: Sendable, Hashable {
 
     /// The OS in the entry's partition, as its `/etc/os-release` says.
     public func osRelease(_ entry: String) throws(HostLabError) -> OSRelease {
-        OSRelease(parsing: try filesystem(entry).readText("/etc/os-release"))
+        OSRelease(parsing: try filesystem(entry).osReleaseText())
     }
 
     /// A file of the OS the entry boots.

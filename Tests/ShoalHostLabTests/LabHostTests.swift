@@ -42,6 +42,25 @@ import Testing
         }
     }
 
+    /// os-release(5): `/etc/os-release` may be a symlink to `../usr/lib/os-release` (Debian does
+    /// that); the firmware then reads `/usr/lib/os-release`.
+    @Test func bootsAnOSWhoseOSReleaseIsASymlinkToUsrLib() throws {
+        try TemporaryDirectory.with("hostlab-osrelease") { dir in
+            let host = try makeHost(in: dir)
+            let fs = try host.filesystem("base")
+            let text = try fs.readText("/etc/os-release")
+            try fs.writeText("/usr/lib/os-release", text)
+            try fs.remove("/etc/os-release")
+            try fs.writeSymlink("/etc/os-release", to: "../usr/lib/os-release")
+            #expect(try fs.info("/etc/os-release")?.isSymbolicLink == true)
+            let booted = try host.boot()
+            #expect(booted.entry == "base" && booted.osRelease.id == "os-a" && !booted.fellBack)
+            #expect(try host.osRelease("base").id == "os-a")
+            try fs.remove("/usr/lib/os-release")  // dangling now: no os-release, does not boot
+            #expect(throws: HostLabError.self) { try host.boot() }
+        }
+    }
+
     @Test func nextEntryWinsOnceOverSavedEntryWhichThenStays() throws {
         try TemporaryDirectory.with("hostlab-host") { dir in
             let host = try makeHost(in: dir)

@@ -1,0 +1,353 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ShoalAgent
+import ShoalHostDrivers
+import ShoalHostLab
+import ShoalStorage
+
+/// `shoal host …`: one host's conversion, without a coordinator.
+struct HostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Convert, reinstall or revert one host's OS through its staging OS, and show the operation's state.",
+        discussion: """
+            The host agent's state machine (docs/AGENT.md) runs the operation step by step: preflight \
+            (bundles verified, disks as expected, the image fits), capture of the host profile (network \
+            configuration and keys), a one-shot boot into the staging OS, wipe and write of the original \
+            disk, the profile rendered into the new OS in its own network-config format, a one-shot boot \
+            into it, a health check, and only then the new OS as the default. Every step is persisted \
+            with a status code and a timestamp (`shoal host status`), so an interrupted operation \
+            continues where it stopped when the command is run again with the same --id.
+
+            Drivers: `--lab HOSTDIR` drives an emulated lab host (disk-image files with real GPT and \
+            ext4, a real GRUB environment block; see docs/HOSTLAB.md and docs/AGENT.md, "The lab \
+            driver"). There the command also plays the firmware: at each reboot it boots the host with \
+            the lab's GRUB rules and starts a new agent, until the operation has its outcome. \
+            The `linux` driver for real hosts is not built yet: without --lab these commands refuse. \
+            `shoal host lab-create` makes a lab host from bundles.
+
+            Exit codes: 0 the operation succeeded; 1 it failed (the outcome and step log say where the \
+            host was left); 2 refused before anything changed (4xx); 64 usage.
+            """,
+        subcommands: [
+            HostConvertCommand.self, HostReinstallCommand.self, HostRevertCommand.self, HostStatusCommand.self,
+            HostLabCreateCommand.self,
+        ]
+    )
+}
+
+/// Options every `shoal host` operation takes.
+struct HostTargetOptions: ParsableArguments {
+    @Option(name: .customLong("lab"), help: ArgumentHelp("Drive the emulated lab host in this directory (made by ShoalHostLab.LabHost.create).", valueName: "HOSTDIR"))
+    var lab: String?
+
+    @Option(help: ArgumentHelp(
+        "The staging disk's data directory: the agent's state (DIR/agent) and the stored profile. Default: HOSTDIR/state.",
+        valueName: "DIR"))
+    var state: String?
+
+    @Option(name: .customLong("lab-write"), help: ArgumentHelp(
+        "How the lab driver writes images: imageFile (apply into a file, then copy into the partition; no root needed) or loopDevice (apply onto a loop device of the partition; root).",
+        valueName: "METHOD"))
+    var labWrite: LabDriver.WriteMethod = .imageFile
+
+    func labDriver() throws -> LabDriver {
+        guard let lab else {
+            throw CLIError(
+                message: "no driver: the linux driver for real hosts is not built yet; use --lab HOSTDIR for an emulated lab host",
+                code: 64)
+        }
+        guard FileManager.default.fileExists(atPath: lab + "/grubenv"), FileManager.default.fileExists(atPath: lab + "/bootmenu") else {
+            throw CLIError(message: "\(lab) is not a lab host directory (no grubenv or bootmenu)", code: 64)
+        }
+        return LabDriver(host: LabHost(directory: lab), stateDirectory: state, writeMethod: labWrite)
+    }
+
+    /// The agent's state directory without a driver (for `status`).
+    func agentStateDirectory() throws -> String {
+        if lab != nil { return try labDriver().agentStateDirectory }
+        guard let state else {
+            throw CLIError(message: "give --lab HOSTDIR or --state DIR (the linux driver is not built yet)", code: 64)
+        }
+        return state + "/agent"
+    }
+}
+
+/// The options of convert, reinstall and revert.
+struct HostOperationOptions: ParsableArguments {
+    @OptionGroup var target: HostTargetOptions
+
+    @Option(name: .customLong("staging-bundle"), help: ArgumentHelp(
+        "The base-OS copy on the staging partition: a .shoal file (imported into the host's packed store) or a bundle id already there.",
+        valueName: "BUNDLE"))
+    var stagingBundle: String
+
+    @Option(help: ArgumentHelp("The operation id (a re-run with the same id continues that operation). Default: KIND-<time>.", valueName: "ID"))
+    var id: String?
+
+    @Option(name: .customLong("health-timeout"), help: "Seconds the new OS has to report healthy.")
+    var healthTimeout: Double = 600
+
+    @Flag(help: "Print the final record as JSON instead of the step log.")
+    var json = false
+}
+
+/// Resolves a bundle argument: an existing file is imported into the packed store; otherwise
+/// it must be the id of a bundle there.
+func resolveBundle(_ argument: String, _ driver: LabDriver) throws -> String {
+    if FileManager.default.fileExists(atPath: argument) {
+        do { return try driver.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
+    }
+    return argument
+}
+
+func runHostOperation(kind: OperationKind, options: HostOperationOptions, targetBundle: String?) throws {
+    let driver = try options.target.labDriver()
+    let staging = try resolveBundle(options.stagingBundle, driver)
+    let target = try targetBundle.map { try resolveBundle($0, driver) }
+    let id = options.id ?? "\(kind)-\(ISO8601DateFormatter().string(from: Date()))"
+    let request = OperationRequest(
+        id: id, kind: kind,
+        parameters: OperationParameters(stagingBundle: staging, targetBundle: target, healthTimeoutSeconds: options.healthTimeout))
+    let json = options.json
+    let record: OperationRecord = try cliErrors { try runBlocking {
+        let machine = try LabMachine(host: driver.host, labDriver: driver)
+        let first = try machine.powerOnIfOff()
+        if !json { Terminal.note("lab host \(driver.host.directory) runs \(first.entry): \(first.osRelease)") }
+        do {
+            _ = try await machine.agent().accept(request)
+        } catch let error as AgentError {
+            throw CLIError(message: error.description, code: error.isRefusal ? 2 : 1)
+        }
+        return try await machine.resume { boot in
+            if !json { Terminal.note("reboot: the firmware booted \(boot.entry) (\(boot.source)): \(boot.osRelease)") }
+        }
+    } }
+    if json {
+        print(try recordJSON(record))
+    } else {
+        printRecord(record)
+    }
+    guard let outcome = record.outcome, outcome.result == .succeeded else {
+        let code = record.outcome?.code ?? 0
+        throw ExitCode((400..<500).contains(code) ? 2 : 1)
+    }
+}
+
+struct HostConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Replace the host's OS with the target OS, keeping its address and keys.",
+        discussion: """
+            Starts in the base OS (on the original disk). Needs the staging bundle (the base-OS copy \
+            already written onto the staging partition) and the target bundle, both verified in the \
+            host's packed store. Ends with the target as the default boot, or, on failure, with the \
+            host bootable in the base or staging OS and the reason in the step log.
+            """)
+    @OptionGroup var options: HostOperationOptions
+    @Option(name: .customLong("target-bundle"), help: ArgumentHelp("The OS to write onto the original disk (.shoal file or bundle id).", valueName: "BUNDLE"))
+    var targetBundle: String
+
+    func run() throws {
+        try reportingErrors { try runHostOperation(kind: .convert, options: options, targetBundle: targetBundle) }
+    }
+}
+
+struct HostReinstallCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reinstall",
+        abstract: "Write the target OS onto the original disk again, through the staging OS.",
+        discussion: "From the target OS, or from the staging OS after a failed conversion (then the stored profile is used).")
+    @OptionGroup var options: HostOperationOptions
+    @Option(name: .customLong("target-bundle"), help: ArgumentHelp("The OS to write (.shoal file or bundle id).", valueName: "BUNDLE"))
+    var targetBundle: String
+
+    func run() throws {
+        try reportingErrors { try runHostOperation(kind: .reinstall, options: options, targetBundle: targetBundle) }
+    }
+}
+
+struct HostRevertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revert",
+        abstract: "Reclaim the host with the base OS: write the staging bundle (the base-OS copy) onto the original disk.",
+        discussion: "The host keeps its address and keys; the network configuration is rendered in the base OS's format.")
+    @OptionGroup var options: HostOperationOptions
+
+    func run() throws {
+        try reportingErrors { try runHostOperation(kind: .revert, options: options, targetBundle: nil) }
+    }
+}
+
+struct HostStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the host's current (or last) operation: its state and the step log.",
+        discussion: """
+            Each log line: time, status code, step (and attempt), status, message. Codes: 100 started, \
+            200 done, 201 done (already reached after a power loss), 204 skipped after a failure, 300 \
+            re-queued after a power loss, 4xx refused with nothing changed, 5xx failed, 6xx state store \
+            (docs/AGENT.md, "The step log").
+            """)
+    @OptionGroup var target: HostTargetOptions
+    @Option(help: "Show this operation (current or in the history) instead of the current one.")
+    var id: String?
+    @Flag(help: "Print the record as JSON.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let directory = try target.agentStateDirectory()
+            let record: OperationRecord?
+            do {
+                let store = try FileOperationStore(directory: directory)
+                record = try id.map { try store.record(id: $0) } ?? store.load()
+            } catch let error as AgentError {
+                throw CLIError(message: error.description, code: 1)
+            }
+            guard let record else {
+                if json { print("null") } else { print("no operation on this host (\(directory))") }
+                return
+            }
+            if json { print(try recordJSON(record)) } else { printRecord(record) }
+        }
+    }
+}
+
+// MARK: Output
+
+func recordJSON(_ record: OperationRecord) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+        var c = encoder.singleValueContainer()
+        try c.encode(isoTime(date))
+    }
+    return String(decoding: try encoder.encode(record), as: UTF8.self)
+}
+
+func isoTime(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: date)
+}
+
+func printRecord(_ record: OperationRecord) {
+    let state: String
+    if let o = record.outcome {
+        state = "\(o.result.rawValue) (code \(o.code)) — host left in \(o.hostLeftIn): \(o.message)"
+    } else {
+        state = "running, at \(record.currentStepName)"
+    }
+    print("operation \(record.id) (\(record.kind)), started in \(record.startedIn) at \(isoTime(record.createdAt))")
+    print("state: \(state)")
+    print("log:")
+    for entry in record.log {
+        let attempt = entry.attempt > 1 ? " #\(entry.attempt)" : ""
+        print("  \(isoTime(entry.at))  \(entry.code)  \(entry.step)\(attempt) \(entry.status.rawValue): \(entry.message)")
+    }
+    let timed = record.steps.compactMap { s -> String? in
+        guard let a = s.startedAt, let b = s.finishedAt else { return nil }
+        return "\(s.step.id) \(String(format: "%.3f", b.timeIntervalSince(a)))s"
+    }
+    if !timed.isEmpty { print("step times: " + timed.joined(separator: ", ")) }
+}
+
+/// Runs async work from a synchronous command (the root command is not async).
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let box = BlockingBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try box.result!.get()
+}
+
+/// The result slot of `runBlocking` (written by the task before it signals, read after the wait).
+final class BlockingBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+extension LabDriver.WriteMethod: ExpressibleByArgument {}
+
+/// Turns the agent's, the lab's and the drivers' errors into one-line CLI errors (exit 2 for a
+/// refusal with nothing changed, 1 otherwise).
+func cliErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CLIError {
+        throw error
+    } catch let error as AgentError {
+        throw CLIError(message: error.description, code: error.isRefusal ? 2 : 1)
+    } catch let error as HostLabError {
+        throw CLIError(message: "lab host: \(error)", code: 1)
+    } catch let error as LabDriverError {
+        throw CLIError(message: "lab driver: \(error)", code: 1)
+    }
+}
+
+struct HostLabCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab-create",
+        abstract: "Make an emulated lab host from bundles: the base OS on its original disk, the staging bundle on its staging partition.",
+        discussion: """
+            HOSTDIR gets disk0.img (GPT: esp + root holding the base OS), disk1.img (GPT: staging, \
+            holding the staging bundle's image, written with the same apply path the agent uses), a \
+            GRUB environment block, the boot menu, the packed store (bundles/) and, with --ip-address \
+            and --ip-route, what `ip -j address show` / `ip -j route show` would print on the host (a lab \
+            host has no NIC; without them the profile carries files, hostname and keys only). The \
+            bundles must hold ext4 images of an OS (an /etc/os-release). The host is powered on.
+            """)
+
+    @Option(name: .customLong("lab"), help: ArgumentHelp("The host directory to create.", valueName: "HOSTDIR"))
+    var lab: String
+    @Option(name: .customLong("base-bundle"), help: ArgumentHelp("The OS on the original disk (a .shoal file).", valueName: "FILE"))
+    var baseBundle: String
+    @Option(name: .customLong("staging-bundle"), help: ArgumentHelp("The base-OS copy for the staging partition (a .shoal file). Default: the base bundle.", valueName: "FILE"))
+    var stagingBundle: String?
+    @Option(name: .customLong("disk-size"), help: ArgumentHelp("Size of each disk in MiB.", valueName: "MIB"))
+    var diskSizeMiB: UInt64 = 64
+    @Option(name: .customLong("root-size"), help: ArgumentHelp("Size of the root partition in MiB (default: the rest of disk0; smaller leaves room to grow).", valueName: "MIB"))
+    var rootSizeMiB: UInt64?
+    @Option(name: .customLong("ip-address"), help: ArgumentHelp("A file with `ip -j address show` output for the host.", valueName: "FILE"))
+    var ipAddress: String?
+    @Option(name: .customLong("ip-route"), help: ArgumentHelp("A file with `ip -j route show` output for the host.", valueName: "FILE"))
+    var ipRoute: String?
+
+    func run() throws {
+        try reportingErrors {
+            try cliErrors {
+                guard !FileManager.default.fileExists(atPath: lab + "/disk0.img") else {
+                    throw CLIError(message: "\(lab) already holds a lab host", code: 64)
+                }
+                // The base OS goes onto disk0 as a bundle unpacks to: apply it into an image file first.
+                try FileManager.default.createDirectory(atPath: lab, withIntermediateDirectories: true)
+                let baseImage = lab + "/.base-image"
+                defer { unlink(baseImage); unlink(baseImage + ".shoal-resume") }
+                var options = BundleApplier.Options()
+                options.resumePath = baseImage + ".shoal-resume"
+                _ = try BundleApplier(options: options).apply(bundle: try BundleFile(path: baseBundle), to: baseImage)
+                var layout = LabHost.Layout()
+                layout.disk0Size = diskSizeMiB << 20
+                layout.disk1Size = diskSizeMiB << 20
+                layout.rootSize = rootSizeMiB.map { $0 << 20 }
+                let host = try LabHost.create(at: lab, baseImage: baseImage, stagingImage: nil, layout: layout)
+                let driver = LabDriver(host: host)
+                let stagingID = try driver.importBundle(from: stagingBundle ?? baseBundle)
+                if stagingBundle != nil { try driver.importBundle(from: baseBundle) }
+                try driver.installStagingBundle(stagingID)
+                for (source, name) in [(ipAddress, "ip-address.json"), (ipRoute, "ip-route.json")] {
+                    guard let source else { continue }
+                    try FileManager.default.createDirectory(atPath: lab + "/net", withIntermediateDirectories: true)
+                    try FileManager.default.copyItem(atPath: source, toPath: lab + "/net/" + name)
+                }
+                let booted = try host.boot()
+                print("lab host \(lab): runs \(booted.entry): \(booted.osRelease)")
+                print("staging bundle \(stagingID) on the staging partition; packed store \(driver.bundleDirectory)")
+            }
+        }
+    }
+}
