@@ -318,15 +318,51 @@ final class BundleSwarm: @unchecked Sendable {
         }
     }
 
+    /// Checks, stores and stages assembled chunks off the event loop, one at a time in order, so
+    /// the loop keeps moving blocks while SHA-256, the store write and the staging hand-off (which
+    /// may wait for the writer) run.
+    private let worker = DispatchQueue(label: "shoal.chunk-worker")
+    /// Chunks handed to the worker and not yet reported back (bounded: `pump` stops asking for
+    /// more beyond `maxChunksInWorker`, which bounds the memory they hold).
+    private var chunksInWorker = 0
+    private let maxChunksInWorker = 6
+
+    private enum ChunkOutcome: Sendable {
+        case stored
+        case corrupt(BundleError)
+        case failed(String)
+    }
+
     private func chunkAssembled(_ index: Int) {
         guard let bytes = assembly.removeValue(forKey: index), let store else { return }
-        do {
-            try bytes.withUnsafeBytes { raw in
-                // Checked once against the manifest; the store and the writer accept the proof.
-                let check = try verifyStoredChunk(raw, index: index, manifest: manifest.manifest)
-                _ = try store.put(index, raw, checked: check)
-                if let writer { try writer.write(chunk: index, stored: raw, checked: check) }
+        let writer = self.writer, manifest = self.manifest.manifest, loop = node.eventLoop
+        chunksInWorker += 1
+        worker.async { [self] in
+            let outcome: ChunkOutcome
+            do {
+                try bytes.withUnsafeBytes { raw in
+                    // Checked once against the manifest; the store and the writer accept the proof.
+                    let check = try verifyStoredChunk(raw, index: index, manifest: manifest)
+                    _ = try store.put(index, raw, checked: check)
+                    if let writer { try writer.write(chunk: index, stored: raw, checked: check) }
+                }
+                outcome = .stored
+            } catch let error as BundleError {
+                outcome = .corrupt(error)
+            } catch {
+                outcome = .failed("\(error)")
             }
+            loop.execute { [self] in
+                chunksInWorker -= 1
+                chunkChecked(index, outcome)
+                pump()
+            }
+        }
+    }
+
+    private func chunkChecked(_ index: Int, _ outcome: ChunkOutcome) {
+        switch outcome {
+        case .stored:
             if let cancels = picker?.chunkVerified(index) { sendCancels(cancels) }
             // Every connection, also those whose hello has not arrived yet: their have-set was
             // sent before this chunk, and a peer that never hears of it may wait for it forever.
@@ -335,8 +371,9 @@ final class BundleSwarm: @unchecked Sendable {
                 connections[cid] = c
                 perform(actions, on: cid)
             }
-            if store.isComplete { complete() }
-        } catch let error as BundleError {
+            // Not before the worker is idle: the last chunk put may still be in the writer's hands.
+            if store?.isComplete == true && chunksInWorker == 0 { complete() }
+        case .corrupt(let error):
             // The chunk does not match the signed manifest: whoever sent it is banned and reported.
             let culprit = picker?.chunkFailed(index, blame: nil)
             node.log("chunk \(index) failed its check: \(error)")
@@ -347,9 +384,9 @@ final class BundleSwarm: @unchecked Sendable {
                 c.handler.close(.init(.badChunk, "chunk \(index) does not match the manifest"))
                 detach(cid)
             }
-        } catch {
-            stagingError = "\(error)"
-            node.log("bundle \(bundleID.prefix(12)): \(error)")
+        case .failed(let message):
+            stagingError = message
+            node.log("bundle \(bundleID.prefix(12)): \(message)")
         }
     }
 
@@ -383,7 +420,7 @@ final class BundleSwarm: @unchecked Sendable {
 
     /// Sends new requests where the picker allows.
     func pump() {
-        guard var picker, !isComplete else { return }
+        guard var picker, !isComplete, chunksInWorker < maxChunksInWorker else { return }
         for (id, c) in connections where c.established {
             let outstanding = c.session.ourRequests.count
             guard outstanding < maxOutstanding else { continue }
