@@ -76,6 +76,7 @@ final class BundleSwarm: @unchecked Sendable {
                                staged: staged, error: stagingError, wanInBytes: wanInBytes, wanOutBytes: wanOutBytes,
                                servedBytes: servedBytes, seconds: completedAt.map { $0.timeIntervalSince(started) })
         p.haveBits = Data(have.bytes).base64EncodedString()
+        if p.complete { p.completedAt = completedAt?.timeIntervalSince1970 }
         return p
     }
 

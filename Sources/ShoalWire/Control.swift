@@ -64,6 +64,8 @@ public struct BundleProgress: Codable, Hashable, Sendable {
     public var seconds: Double?
     /// The chunks held, as a base64 bitfield (bit i = chunk i, most significant bit first).
     public var haveBits: String?
+    /// When the bundle was complete (and staged), as Unix time by the host's clock.
+    public var completedAt: Double?
 
     public init(bundleID: String, have: Int, total: Int, bytes: UInt64, complete: Bool, staged: Bool, error: String? = nil,
                 wanInBytes: UInt64? = nil, wanOutBytes: UInt64? = nil, servedBytes: UInt64? = nil, seconds: Double? = nil) {

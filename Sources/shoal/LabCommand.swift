@@ -172,6 +172,7 @@ final class LabRunner: @unchecked Sendable {
         var events: [String] = []
         var timeline: [[String: Any]] = []
         var peerSeconds: [String: Double] = [:]
+        var observed: [String: Double] = [:]
         var badPeerReports: [String] = []
         var faulty: Set<String> = []
         var runID = ""
@@ -194,6 +195,7 @@ final class LabRunner: @unchecked Sendable {
                 var o: [String: Any] = ["site": h.site, "image_ok": h.imageOK, "faulty": faulty.contains(name)]
                 o["seconds"] = h.seconds ?? NSNull()
                 o["peer_seconds"] = peerSeconds[name] ?? NSNull()
+                o["observed_seconds"] = observed[name] ?? NSNull()
                 o["peak_rss_bytes"] = h.peakRSS ?? NSNull()
                 hostsJSON[name] = o
             }
@@ -292,6 +294,7 @@ final class LabRunner: @unchecked Sendable {
         var done: [String: Double] = [:]
         /// What each peer measured itself: from its first job for the bundle to the image staged.
         var peerSeconds: [String: Double] = [:]
+        var observed: [String: Double] = [:]
         var last: StatusReport?
         let id = file.bundleID.hex
         var killed = false, seedKilled = false
@@ -311,7 +314,9 @@ final class LabRunner: @unchecked Sendable {
             guard Date().timeIntervalSince(start) < timeout else {
                 throw CLIError(message: "timed out after \(Int(timeout)) s with \(done.count)/\(expected.count) hosts done (logs in \(work))")
             }
-            usleep(100_000)
+            // Completion times come from the hosts' own clocks, so polling need not be fast (each
+            // poll is a process and a TLS handshake on the same two cores as the peers).
+            usleep(250_000)
             for (name, p) in peers where !p.isRunning {
                 throw CLIError(message: "the peer of \(name) exited unexpectedly (\(p.termination.map(\.description) ?? "?")); see \(work)/\(name).log")
             }
@@ -348,7 +353,9 @@ final class LabRunner: @unchecked Sendable {
             }
             for h in s.hosts where done[h.host] == nil && topology.host(named: h.host) != nil {
                 if let b = h.bundles.first(where: { $0.bundleID == id }), b.complete, b.staged {
-                    done[h.host] = now
+                    // The host's own clock says when (same machine); the poll only notices it later.
+                    done[h.host] = b.completedAt.map { $0 - start.timeIntervalSince1970 } ?? now
+                    observed[h.host] = now
                     peerSeconds[h.host] = b.seconds
                 }
                 if let b = h.bundles.first(where: { $0.bundleID == id }), let e = b.error { throw CLIError(message: "\(h.host): \(e)") }
@@ -400,6 +407,7 @@ final class LabRunner: @unchecked Sendable {
                       originChunkBytes: originChunkBytes)
         result.timeline = timeline
         result.peerSeconds = peerSeconds
+        result.observed = observed
         return result
     }
 
