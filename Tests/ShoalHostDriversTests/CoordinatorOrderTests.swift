@@ -152,3 +152,69 @@ func freeLoopbackPort() -> Int {
         #expect(refused["status"] as? String == "refused" && (refused["message"] as? String ?? "").contains("no driver"), "\(refused)\n\(bare.log)")
     }
 }
+
+extension CoordinatorOrderTests {
+    /// The peer is killed (-9) while its agent runs an ordered conversion and started again: the
+    /// new peer resumes the operation from its store and reports the outcome; the order is not
+    /// run twice.
+    @Test func aPeerKilledMidOperationResumesIt() throws {
+        let world = try LabWorld.make("driver-orders-kill")
+        defer { world.remove() }
+        let dir = world.dir
+        func shoal(_ args: [String]) throws -> ProcessResult { try ChildProcess.run(ShoalExecutable.path, args) }
+        #expect(try shoal(["ca", "init", "--dir", dir.file("ca")]).status == 0)
+        for (host, site, role) in [("coordinator", "origin", "coordinator"), ("ops", "origin", "operator"), ("web-01", "a", "peer")] {
+            #expect(try shoal(["ca", "issue", "--dir", dir.file("ca"), "--host", host, "--site", site, "--role", role, "--out", dir.file("tls-\(host)")]).status == 0)
+        }
+        try """
+            origin: { name: origin, uplink: 1Gbit, seeds: [seed] }
+            sites:
+              - { name: a, wan: 1Gbit, host_link: 1Gbit }
+            hosts:
+              - { name: web-01, site: a }
+            """.write(toFile: dir.file("topology.yaml"), atomically: true, encoding: .utf8)
+        let hostDir = world.host.directory  // LabWorld's host: alpha running, beta in its store
+        let address = "127.0.0.1:\(freeLoopbackPort())"
+        let coordinator = try Daemon(["coordinator", "--topology", dir.file("topology.yaml"), "--listen", address,
+                                      "--tls", dir.file("tls-coordinator"), "--state", dir.file("coordinator.json")], log: dir.file("coordinator.log"))
+        defer { coordinator.stop() }
+        usleep(500_000)
+        let peerArgs = ["peer", "--listen", "127.0.0.1:\(freeLoopbackPort())", "--coordinator", address, "--tls", dir.file("tls-web-01"),
+                        "--store", hostDir + "/bundles", "--lab", hostDir, "--announce-interval", "0.2"]
+        var peer = try Daemon(peerArgs, log: dir.file("peer1.log"))
+        defer { peer.stop() }
+        let remote = ["--coordinator", address, "--tls", dir.file("tls-ops"), "--host", "web-01"]
+        var r = try shoal(["host", "convert"] + remote + ["--id", "conv-k", "--health-timeout", "60",
+                                                       "--staging-bundle", world.alphaBundle, "--target-bundle", world.betaBundle])
+        #expect(r.status == 0, "\(r.stderr)")
+
+        // Kill the peer as soon as its agent has started the operation.
+        let store = hostDir + "/state/agent"
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !peer.log.contains("taking operation conv-k") { usleep(20_000) }
+        usleep(300_000)
+        kill(peer.process.processIdentifier, SIGKILL)
+        peer.process.waitUntilExit()
+        let statusAtKill = try shoal(["host", "status", "--state", hostDir + "/state", "--json"])
+        let finishedAtKill = statusAtKill.stdout.contains("\"outcome\" : {")
+        #expect(FileManager.default.fileExists(atPath: store))
+
+        peer = try Daemon(peerArgs, log: dir.file("peer2.log"))
+        var progress: [String: Any] = [:]
+        let until = Date().addingTimeInterval(120)
+        while Date() < until {
+            r = try shoal(["host", "status"] + remote + ["--json"])
+            let json = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+            progress = json["progress"] as? [String: Any] ?? [:]
+            if progress["id"] as? String == "conv-k", progress["status"] as? String != "running" { break }
+            usleep(300_000)
+        }
+        #expect(progress["status"] as? String == "succeeded", "\(progress)\n--- peer 2:\n\(peer.log)")
+        #expect(try world.host.bootedOS().osRelease.id == "beta")
+        if !finishedAtKill {
+            #expect(peer.log.contains("resuming operation conv-k"), "\(peer.log)")
+        }
+        #expect(!peer.log.contains("taking operation conv-k"), "the order ran twice:\n\(peer.log)")
+        print("killed \(finishedAtKill ? "after" : "during") the operation")
+    }
+}
