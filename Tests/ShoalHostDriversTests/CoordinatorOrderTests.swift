@@ -146,8 +146,13 @@ func freeLoopbackPort() -> Int {
         #expect(r.status == 0 && r.stdout.contains("operations:") && r.stdout.contains("conv-1 (convert) succeeded"), "\(r.stdout)\n\(r.stderr)")
 
         // A peer without a driver refuses the order and says why; the host is free for the next.
-        r = try shoal(["host", "revert"] + remote + ["--host", "b-01", "--id", "rev-b", "--staging-bundle", dir.file("alpha.shoal")])
-        #expect(r.status == 0, "\(r.stderr)")
+        r = try shoal(["host", "revert"] + remote + ["--host", "b-01", "--id", "rev-b", "--staging-bundle", dir.file("alpha.shoal"), "--wait"])
+        #expect(r.status == 2 && r.stdout.contains("state: refused") && r.stdout.contains("no driver"), "\(r.stdout)\n\(r.stderr)")
+        // Usage: --coordinator needs --tls and --host, and does not mix with --lab.
+        r = try shoal(["host", "status", "--coordinator", coordinatorAddress, "--tls", dir.file("tls-ops")])
+        #expect(r.status == 64 && r.stderr.contains("--host NAME"), "\(r.stderr)")
+        r = try shoal(["host", "status"] + remote + ["--host", "b-01", "--lab", hostDir])
+        #expect(r.status == 64, "\(r.stderr)")
         let refused = try waitFor("b-01", "rev-b", seconds: 30)
         #expect(refused["status"] as? String == "refused" && (refused["message"] as? String ?? "").contains("no driver"), "\(refused)\n\(bare.log)")
     }
