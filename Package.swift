@@ -72,7 +72,10 @@ let package = Package(
             ]
         ),
         .target(name: "ShoalCoordinator", dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
-        .target(name: "ShoalPeer", dependencies: ["ShoalNet", "ShoalSwarm", "ShoalStorage", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
+        .target(
+            name: "ShoalPeer",
+            dependencies: ["ShoalNet", "ShoalSwarm", "ShoalStorage", "ShoalBundle", "ShoalTLS", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalHostLab"]
+        ),
         .target(name: "ShoalAgent", dependencies: ["ShoalCrypto"]),
         .target(name: "ShoalHostProfile", dependencies: ["ShoalCrypto"]),
         .target(name: "ShoalHostLab", dependencies: ["ShoalCrypto"]),

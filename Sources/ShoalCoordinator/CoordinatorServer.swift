@@ -69,10 +69,11 @@ public final class CoordinatorServer: @unchecked Sendable {
     func register(_ handler: ControlServerHandler) { lock.withLock { watchers[ObjectIdentifier(handler)] = handler } }
     func unregister(_ handler: ControlServerHandler) { _ = lock.withLock { watchers.removeValue(forKey: ObjectIdentifier(handler)) } }
 
-    /// The jobs of `host` now (for a held announce being re-checked or released).
-    func currentJobs(for host: String) -> [Job] {
+    /// The answer to `host`'s announce now: jobs and pending orders (for a held announce being
+    /// re-checked or released).
+    func currentAnswer(for host: String) -> ControlResponse {
         let now = clock()
-        return lock.withLock { tracker.jobs(for: host, now: now) }
+        return lock.withLock { tracker.jobsAnswer(for: host, now: now) }
     }
 
     func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?) -> ControlResponse {
@@ -83,11 +84,14 @@ public final class CoordinatorServer: @unchecked Sendable {
             // Announces change lastSeen every time; persist those at most every few seconds.
             let structural = before.bundles != tracker.state.bundles || before.banned != tracker.state.banned
                 || before.epochs != tracker.state.epochs || Set(before.hosts.keys) != Set(tracker.state.hosts.keys)
+                || before.orders != tracker.state.orders
+                || before.hosts.mapValues(\.operation) != tracker.state.hosts.mapValues(\.operation)
             return (response, tracker.state, structural || now - lastSave >= 5)
         }
         if changed { save(state, now: now) }
-        if changed || { if case .publish = request { return true }; return false }() {
-            // Bundles, hosts, bans or epochs changed: held announces may have news.
+        if changed || { if case .publish = request { return true }; if case .orderOperation = request { return true }; return false }() {
+            // Bundles, hosts, bans, epochs or orders changed: held announces may have news (a
+            // new order releases its host's held announce at once).
             for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }
         }
         return response
@@ -121,8 +125,9 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
     private let remoteAddress: String?
     private var identity: FleetIdentity?
     private var context: ChannelHandlerContext?
-    /// The jobs last sent on this connection, and a held announce (answered when they change).
-    private var lastJobs: [Job]?
+    /// The jobs answer (jobs and orders) last sent on this connection, and a held announce
+    /// (answered when it changes).
+    private var lastAnswer: ControlResponse?
     private var held: Scheduled<Void>?
 
     private let eventLoop: any EventLoop
@@ -159,12 +164,12 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
         var wait: Double = 0
         do {
             let request = try ControlProtocol.decode(ControlRequest.self, from: buffer.readableBytesView)
-            if case .announceAndWait(_, _, _, let seconds) = request { wait = min(max(seconds, 0), 30) }
+            if case .announceAndWait(_, _, _, let seconds, _) = request { wait = min(max(seconds, 0), 30) }
             response = server.handle(request, from: identity, remoteAddress: remoteAddress)
         } catch {
             response = .refused("malformed request: \(error)")
         }
-        if wait > 0, case .jobs(let jobs) = response, jobs == lastJobs {
+        if wait > 0, response.isJobsAnswer, response == lastAnswer {
             held = context.eventLoop.scheduleTask(in: .milliseconds(Int64(wait * 1000))) { [self] in release() }
             return
         }
@@ -172,7 +177,7 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func send(_ response: ControlResponse) {
-        if case .jobs(let jobs) = response { lastJobs = jobs }
+        if response.isJobsAnswer { lastAnswer = response }
         if let context, let bytes = try? ControlProtocol.encode(response) {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
         }
@@ -183,19 +188,28 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
         guard let h = held, let identity else { return }
         h.cancel()
         held = nil
-        send(.jobs(server.currentJobs(for: identity.host)))
+        send(server.currentAnswer(for: identity.host))
     }
 
     /// Something changed: answer the held announce if this host's jobs did. Any thread.
     func recheck() {
         eventLoop.execute { [self] in
             guard held != nil, let identity else { return }
-            let jobs = server.currentJobs(for: identity.host)
-            if jobs != lastJobs { release() }
+            if server.currentAnswer(for: identity.host) != lastAnswer { release() }
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+extension ControlResponse {
+    /// `.jobs` or `.jobsAndOrders`: the answer to an announce.
+    var isJobsAnswer: Bool {
+        switch self {
+        case .jobs, .jobsAndOrders: return true
+        default: return false
+        }
     }
 }

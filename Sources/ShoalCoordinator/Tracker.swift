@@ -25,6 +25,15 @@ public struct Tracker: Sendable {
         public var port: Int?
         public var lastSeen: Double?
         public var progress: [String: BundleProgress] = [:]
+        /// The host agent's operation as the host last reported it.
+        public var operation: OperationProgress?
+    }
+
+    /// An operator's order for one host, kept until the host reports its id.
+    public struct OrderRecord: Codable, Hashable, Sendable {
+        public var order: OperationOrder
+        public var orderedBy: String
+        public var orderedAt: Double
     }
 
     /// What survives a restart (written to `--state`).
@@ -36,6 +45,8 @@ public struct Tracker: Sendable {
         public var badPeerReports: [String] = []
         /// bundle id → (live-set fingerprint, epoch).
         public var epochs: [String: Epoch] = [:]
+        /// host → its last order (optional: state files from before orders decode as none).
+        public var orders: [String: OrderRecord]?
         public init() {}
     }
 
@@ -76,7 +87,8 @@ public struct Tracker: Sendable {
     ///   - remoteAddress: the connection's source IP (used when the announce gives none).
     public mutating func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?, now: Double) -> ControlResponse {
         switch request {
-        case .announce(let port, let listenAddress, let bundles), .announceAndWait(let port, let listenAddress, let bundles, _):
+        case .announce(let port, let listenAddress, let bundles, let operation),
+             .announceAndWait(let port, let listenAddress, let bundles, _, let operation):
             guard identity.role == .peer || identity.role == .seed else {
                 return .refused("only peers and seeds announce (certificate role \(identity.role.rawValue))")
             }
@@ -94,8 +106,9 @@ public struct Tracker: Sendable {
             // What the host reports now replaces what it reported before (a restarted host may
             // have lost a bundle and needs its manifest again).
             record.progress = Dictionary(bundles.map { ($0.bundleID, $0) }, uniquingKeysWith: { $1 })
+            if let operation { record.operation = operation }
             state.hosts[identity.host] = record
-            return .jobs(jobs(for: identity.host, now: now))
+            return jobsAnswer(for: identity.host, now: now)
 
         case .publish(let manifestB64, let requestedSeed, let selector):
             let seedHost = requestedSeed.isEmpty ? (topology.origin.seeds.first ?? "") : requestedSeed
@@ -124,7 +137,59 @@ public struct Tracker: Sendable {
 
         case .status:
             return .status(status(now: now))
+
+        case .orderOperation(let host, let order):
+            guard identity.role == .operator_ else {
+                return .refused("only operators order operations (certificate role \(identity.role.rawValue))")
+            }
+            guard site(of: host) != nil else { return .refused("host \(host) is not in the topology") }
+            guard !order.id.isEmpty, order.id.count <= 200, !order.id.contains(where: \.isNewline) else {
+                return .refused("the operation id must be 1…200 characters on one line")
+            }
+            if let existing = state.orders?[host] {
+                if existing.order == order { return .operation(operationStatus(of: host)) }
+                if existing.order.id == order.id {
+                    return .refused("operation \(order.id) was already ordered on \(host) with other parameters; use a new id")
+                }
+                let progress = state.hosts[host]?.operation
+                let finished = progress?.id == existing.order.id && progress?.isFinished == true
+                if !finished {
+                    let at = progress?.id == existing.order.id ? "at \(progress!.step)" : "not yet taken by the host"
+                    return .refused("\(host) has an unfinished operation \(existing.order.id) (\(existing.order.kind), \(at)); wait for its outcome")
+                }
+            }
+            if let progress = state.hosts[host]?.operation, progress.id == order.id {
+                return .refused("\(host) already ran an operation \(order.id); use a new id")
+            }
+            var orders = state.orders ?? [:]
+            orders[host] = OrderRecord(order: order, orderedBy: identity.host, orderedAt: now)
+            state.orders = orders
+            return .operation(operationStatus(of: host))
+
+        case .operationStatus(let host):
+            guard site(of: host) != nil else { return .refused("host \(host) is not in the topology") }
+            return .operation(operationStatus(of: host))
         }
+    }
+
+    /// The orders `host` has not reported yet (at most one).
+    public func pendingOrders(for host: String) -> [OperationOrder] {
+        guard let o = state.orders?[host] else { return [] }
+        return state.hosts[host]?.operation?.id == o.order.id ? [] : [o.order]
+    }
+
+    /// What an announce of `host` is answered with: its jobs, and its pending orders if any.
+    public mutating func jobsAnswer(for host: String, now: Double) -> ControlResponse {
+        let jobs = jobs(for: host, now: now)
+        let orders = pendingOrders(for: host)
+        return orders.isEmpty ? .jobs(jobs) : .jobsAndOrders(jobs: jobs, orders: orders)
+    }
+
+    public func operationStatus(of host: String) -> HostOperationStatus {
+        let o = state.orders?[host]
+        let progress = state.hosts[host]?.operation
+        return HostOperationStatus(host: host, order: o?.order, orderedBy: o?.orderedBy, pending: !pendingOrders(for: host).isEmpty,
+                                   progress: progress)
     }
 
     func isAlive(_ host: String, now: Double) -> Bool {
@@ -171,7 +236,8 @@ public struct Tracker: Sendable {
             let r = state.hosts[name]
             return HostStatus(
                 host: name, site: site(of: name) ?? "?", alive: isAlive(name, now: now),
-                lastSeenSecondsAgo: r?.lastSeen.map { now - $0 }, bundles: r.map { Array($0.progress.values).sorted { $0.bundleID < $1.bundleID } } ?? [])
+                lastSeenSecondsAgo: r?.lastSeen.map { now - $0 }, bundles: r.map { Array($0.progress.values).sorted { $0.bundleID < $1.bundleID } } ?? [],
+                operation: state.orders?[name] != nil || r?.operation != nil ? operationStatus(of: name) : nil)
         }
         return StatusReport(bundles: state.bundles.keys.sorted(), hosts: hosts, badPeerReports: state.badPeerReports)
     }

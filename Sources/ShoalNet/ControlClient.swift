@@ -43,13 +43,19 @@ public final class ControlClient: @unchecked Sendable {
                 return group.next().makeFailedFuture(Failure("cannot connect to the coordinator at \(address): \(error)"))
             }
             .flatMap { channel in
-                handshake.futureResult.map { _ in ControlClient(channel: channel, handler: handler) }
+                handshake.futureResult.map { identity in ControlClient(channel: channel, handler: handler, peerIdentity: identity) }
             }
     }
 
-    private init(channel: any Channel, handler: ResponseHandler) {
+    /// The identity the coordinator's certificate carries on this connection (checked by the
+    /// TLS handshake against the fleet CA). A host takes orders only from a connection whose
+    /// identity has role coordinator.
+    public let peerIdentity: FleetIdentity
+
+    private init(channel: any Channel, handler: ResponseHandler, peerIdentity: FleetIdentity) {
         self.channel = channel
         self.handler = handler
+        self.peerIdentity = peerIdentity
     }
 
     public func send(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {

@@ -34,6 +34,9 @@ public final class PeerNode: @unchecked Sendable {
         /// The local operator's cap on this node's traffic, each direction, bits per second
         /// (combined with the caps the coordinator hands out: the tighter wins).
         public var maxRate: UInt64?
+        /// The host agent that runs the operations the coordinator orders (`nil`: one without a
+        /// driver, which refuses every order and reports why).
+        public var agent: PeerAgent?
         /// Fault injection for tests and the lab: flip a byte in every block served.
         public var corruptServing = false
         public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
@@ -61,9 +64,11 @@ public final class PeerNode: @unchecked Sendable {
     private var wake: Scheduled<Void>?
     private var wakeAt: NIODeadline?
     private let started = ContinuousClock.now
+    let agent: PeerAgent
 
     public init(configuration: Configuration, tls: TLSContext) {
         self.configuration = configuration
+        self.agent = configuration.agent ?? PeerAgent(driver: nil, stateDirectory: nil)
         self.tls = tls
         self.identity = tls.identity
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -87,6 +92,7 @@ public final class PeerNode: @unchecked Sendable {
             .bind(host: configuration.listenHost, port: configuration.listenPort).wait()
         listener = channel
         listenPort = channel.localAddress?.port ?? configuration.listenPort
+        agent.start()
         try eventLoop.submit { [self] in
             for path in configuration.seedBundles {
                 let file = try BundleFile(path: path)
@@ -180,7 +186,7 @@ public final class PeerNode: @unchecked Sendable {
         }
         let progress = swarms.values.map(\.progress) + refused.map { BundleProgress(bundleID: $0.key, have: 0, total: 0, bytes: 0, complete: false, staged: false, error: $0.value) }
         control.send(.announceAndWait(listenPort: listenPort, listenAddress: configuration.advertisedAddress, bundles: progress,
-                                      waitSeconds: held ? configuration.announceInterval : 0))
+                                      waitSeconds: held ? configuration.announceInterval : 0, operation: agent.progress))
             .hop(to: eventLoop)
             .whenComplete { [self] result in
                 if held {
@@ -192,6 +198,9 @@ public final class PeerNode: @unchecked Sendable {
                 }
                 switch result {
                 case .success(.jobs(let jobs)): reconcile(jobs)
+                case .success(.jobsAndOrders(let jobs, let orders)):
+                    reconcile(jobs)
+                    take(orders, from: control)
                 case .success(.refused(let why)): log("coordinator refused the announce: \(why)")
                 case .success: break
                 case .failure(let error):
@@ -217,6 +226,20 @@ public final class PeerNode: @unchecked Sendable {
                     log("cannot reach the coordinator at \(configuration.coordinator): \(error)")
                 }
             }
+    }
+
+    /// Orders count only when they came on the control connection and its TLS identity (checked
+    /// against the fleet CA in the handshake) has role coordinator: no other certificate may order
+    /// an operation on this host.
+    private func take(_ orders: [OperationOrder], from client: ControlClient) {
+        guard client.peerIdentity.role == .coordinator else {
+            log("ignoring \(orders.count) order(s) from \(client.peerIdentity): not a coordinator certificate")
+            return
+        }
+        var news = false
+        for order in orders { news = agent.take(order) || news }
+        // Tell the coordinator at once that the order was taken (or refused).
+        if news { announceNow() }
     }
 
     func reportBadPeer(bundleID: String, peer: String, reason: String) {

@@ -142,19 +142,112 @@ public struct Job: Codable, Hashable, Sendable {
     }
 }
 
+/// An operator's order to run one host-agent operation (docs/AGENT.md, "Orders from the
+/// coordinator"). The host's agent maps it to its `OperationRequest`; ShoalWire does not know the
+/// agent's types, so the kind is its name (`convert`, `reinstall`, `revert`, `maintenance`,
+/// `capture`) and bundles are ids (hex SHA-256 of the signed manifest) in the host's packed store.
+/// Absent tunables take the agent's defaults.
+public struct OperationOrder: Codable, Hashable, Sendable {
+    /// Chosen by the operator; the host runs an id at most once (a re-sent order is harmless).
+    public var id: String
+    public var kind: String
+    public var stagingBundle: String?
+    public var targetBundle: String?
+    public var maintenanceBundle: String?
+    public var captureName: String?
+    public var healthTimeoutSeconds: Double?
+    public var healthPollSeconds: Double?
+    public var bootAttempts: Int?
+
+    public init(id: String, kind: String, stagingBundle: String? = nil, targetBundle: String? = nil, maintenanceBundle: String? = nil,
+                captureName: String? = nil, healthTimeoutSeconds: Double? = nil, healthPollSeconds: Double? = nil, bootAttempts: Int? = nil) {
+        self.id = id
+        self.kind = kind
+        self.stagingBundle = stagingBundle
+        self.targetBundle = targetBundle
+        self.maintenanceBundle = maintenanceBundle
+        self.captureName = captureName
+        self.healthTimeoutSeconds = healthTimeoutSeconds
+        self.healthPollSeconds = healthPollSeconds
+        self.bootAttempts = bootAttempts
+    }
+}
+
+/// Where a host's operation stands, as the host reports it in its announces.
+public struct OperationProgress: Codable, Hashable, Sendable {
+    public enum Status: String, Codable, Hashable, Sendable {
+        /// Accepted and running (or waiting for the next boot).
+        case running
+        case succeeded
+        case failed
+        /// Not accepted by the host (no driver, invalid, another operation holds the host):
+        /// nothing changed; `message` says why.
+        case refused
+    }
+
+    public var id: String
+    public var kind: String
+    /// The step that runs next (`id#attempt`), or `finished`.
+    public var step: String
+    public var status: Status
+    /// The last lines of the step log (`time code step status: message`).
+    public var log: [String]
+    /// The outcome's (or the refusal's) message; the system the host was left in.
+    public var message: String?
+    public var hostLeftIn: String?
+    public var code: Int?
+
+    public init(id: String, kind: String, step: String, status: Status, log: [String] = [], message: String? = nil,
+                hostLeftIn: String? = nil, code: Int? = nil) {
+        self.id = id
+        self.kind = kind
+        self.step = step
+        self.status = status
+        self.log = log
+        self.message = message
+        self.hostLeftIn = hostLeftIn
+        self.code = code
+    }
+
+    public var isFinished: Bool { status != .running }
+}
+
+/// A host's operation as the coordinator knows it: the order (if one came through it) and the
+/// last progress the host reported.
+public struct HostOperationStatus: Codable, Hashable, Sendable {
+    public var host: String
+    public var order: OperationOrder?
+    public var orderedBy: String?
+    /// True until the host reports the order's id (the order goes out with its jobs until then).
+    public var pending: Bool
+    public var progress: OperationProgress?
+
+    public init(host: String, order: OperationOrder?, orderedBy: String?, pending: Bool, progress: OperationProgress?) {
+        self.host = host
+        self.order = order
+        self.orderedBy = orderedBy
+        self.pending = pending
+        self.progress = progress
+    }
+}
+
 public struct HostStatus: Codable, Hashable, Sendable {
     public var host: String
     public var site: String
     public var alive: Bool
     public var lastSeenSecondsAgo: Double?
     public var bundles: [BundleProgress]
+    /// The host's operation (absent from coordinators before operations existed).
+    public var operation: HostOperationStatus?
 
-    public init(host: String, site: String, alive: Bool, lastSeenSecondsAgo: Double?, bundles: [BundleProgress]) {
+    public init(host: String, site: String, alive: Bool, lastSeenSecondsAgo: Double?, bundles: [BundleProgress],
+                operation: HostOperationStatus? = nil) {
         self.host = host
         self.site = site
         self.alive = alive
         self.lastSeenSecondsAgo = lastSeenSecondsAgo
         self.bundles = bundles
+        self.operation = operation
     }
 }
 
@@ -172,23 +265,36 @@ public struct StatusReport: Codable, Hashable, Sendable {
 
 public enum ControlRequest: Codable, Hashable, Sendable {
     /// Periodic, from every peer and seed: where it listens and how far it is.
-    case announce(listenPort: Int, listenAddress: String?, bundles: [BundleProgress])
+    /// `operation`: the host agent's current operation, if any (optional: older peers omit it).
+    case announce(listenPort: Int, listenAddress: String?, bundles: [BundleProgress], operation: OperationProgress? = nil)
     /// An announce that may be held: when the jobs are the same as those last sent on this
     /// connection, the coordinator answers only when they change (a bundle published, a peer
     /// joined or died) or after `waitSeconds`, whichever is first. Peers send the next one as soon
     /// as the answer arrives, so jobs reach them at once instead of at their next poll. A newer
     /// request on the same connection releases a held one.
-    case announceAndWait(listenPort: Int, listenAddress: String?, bundles: [BundleProgress], waitSeconds: Double)
+    case announceAndWait(listenPort: Int, listenAddress: String?, bundles: [BundleProgress], waitSeconds: Double,
+                         operation: OperationProgress? = nil)
     /// From an operator: publish a bundle (its signed manifest, base64) served by `seed`, for the
     /// hosts matching `selector`.
     case publish(manifest: String, seedHost: String, selector: String)
     /// A peer sent a chunk that failed its check.
     case reportBadPeer(bundleID: String, peer: String, reason: String)
     case status
+    /// From an operator: order an operation on `host`; it goes out with the host's jobs until the
+    /// host reports the id. Refused while another order for the host is unfinished.
+    case orderOperation(host: String, request: OperationOrder)
+    /// The operation of `host` as last reported (any fleet certificate).
+    case operationStatus(host: String)
 }
 
 public enum ControlResponse: Codable, Hashable, Sendable {
     case jobs([Job])
+    /// The answer to an announce when operations are ordered for the host: its jobs as in
+    /// `.jobs`, and the orders it has not reported yet. Sent only when `orders` is not empty, so
+    /// hosts that never get orders see only `.jobs`.
+    case jobsAndOrders(jobs: [Job], orders: [OperationOrder])
+    /// `.orderOperation` accepted (or the same order again): what the coordinator holds now.
+    case operation(HostOperationStatus)
     case published(bundleID: String, hosts: [String])
     case ok
     case status(StatusReport)

@@ -126,6 +126,11 @@ struct StatusCommand: ParsableCommand {
                 let progress = h.bundles.map { b in "\(b.bundleID.prefix(8)) \(b.have)/\(b.total)\(b.complete ? " done" : "")\(b.staged ? " staged" : "")\(b.error.map { " ERROR \($0)" } ?? "")" }.joined(separator: "; ")
                 print("\(h.host.padding(toLength: 11, withPad: " ", startingAt: 0)) \(h.site.padding(toLength: 8, withPad: " ", startingAt: 0)) \(h.alive ? "yes  " : "no   ")  \(progress)")
             }
+            let operations = report.hosts.compactMap { h in h.operation.map { (h.host, $0) } }
+            if !operations.isEmpty {
+                print("operations:")
+                for (host, op) in operations { print("  \(host.padding(toLength: 11, withPad: " ", startingAt: 0)) \(operationSummary(op))") }
+            }
             for line in report.badPeerReports { print("bad peer: \(line)") }
         }
     }

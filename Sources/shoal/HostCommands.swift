@@ -52,6 +52,26 @@ struct HostTargetOptions: ParsableArguments {
         valueName: "METHOD"))
     var labWrite: LabDriver.WriteMethod = .imageFile
 
+    @Option(help: ArgumentHelp("Order the operation through the coordinator at HOST:PORT instead of running it here (with --tls and --host).", valueName: "ADDR"))
+    var coordinator: String?
+
+    @Option(help: ArgumentHelp("With --coordinator: TLS directory with an operator certificate.", valueName: "OPS_TLS_DIR"))
+    var tls: String?
+
+    @Option(name: .customLong("host"), help: ArgumentHelp("With --coordinator: the host (as named in the topology) to run the operation on.", valueName: "NAME"))
+    var hostName: String?
+
+    /// `--coordinator ADDR --tls DIR --host NAME`, or nil for the local mode.
+    func remote() throws -> (coordinator: String, tls: String, host: String)? {
+        guard let coordinator else {
+            if tls != nil || hostName != nil { throw CLIError(message: "--tls and --host go with --coordinator", code: 64) }
+            return nil
+        }
+        guard lab == nil, state == nil else { throw CLIError(message: "--coordinator orders the host's own agent; --lab and --state are for the local mode", code: 64) }
+        guard let tls, let hostName else { throw CLIError(message: "--coordinator needs --tls OPS_TLS_DIR and --host NAME", code: 64) }
+        return (coordinator, tls, hostName)
+    }
+
     func labDriver() throws -> LabDriver {
         guard let lab else {
             throw CLIError(
@@ -91,6 +111,9 @@ struct HostOperationOptions: ParsableArguments {
 
     @Flag(help: "Print the final record as JSON instead of the step log.")
     var json = false
+
+    @Flag(help: "With --coordinator: wait until the host reports the outcome (default: return once the coordinator holds the order).")
+    var wait = false
 }
 
 /// Resolves a bundle argument: an existing file is imported into the packed store; otherwise
@@ -103,6 +126,9 @@ func resolveBundle(_ argument: String, _ driver: LabDriver) throws -> String {
 }
 
 func runHostOperation(kind: OperationKind, options: HostOperationOptions, targetBundle: String?) throws {
+    if let remote = try options.target.remote() {
+        return try orderHostOperation(kind: kind, options: options, targetBundle: targetBundle, remote: remote)
+    }
     let driver = try options.target.labDriver()
     let staging = try resolveBundle(options.stagingBundle, driver)
     let target = try targetBundle.map { try resolveBundle($0, driver) }
@@ -198,6 +224,17 @@ struct HostStatusCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if let remote = try target.remote() {
+                let status = try remoteOperationStatus(remote)
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                } else {
+                    printOperationStatus(status)
+                }
+                return
+            }
             let directory = try target.agentStateDirectory()
             let record: OperationRecord?
             do {
@@ -308,6 +345,8 @@ struct HostLabCreateCommand: ParsableCommand {
     var baseBundle: String
     @Option(name: .customLong("staging-bundle"), help: ArgumentHelp("The base-OS copy for the staging partition (a .shoal file). Default: the base bundle.", valueName: "FILE"))
     var stagingBundle: String?
+    @Option(name: .customLong("bundle"), help: ArgumentHelp("Also import this bundle into the packed store (e.g. a target OS); repeatable.", valueName: "FILE"))
+    var extraBundles: [String] = []
     @Option(name: .customLong("disk-size"), help: ArgumentHelp("Size of each disk in MiB.", valueName: "MIB"))
     var diskSizeMiB: UInt64 = 64
     @Option(name: .customLong("root-size"), help: ArgumentHelp("Size of the root partition in MiB (default: the rest of disk0; smaller leaves room to grow).", valueName: "MIB"))
@@ -338,6 +377,7 @@ struct HostLabCreateCommand: ParsableCommand {
                 let driver = LabDriver(host: host)
                 let stagingID = try driver.importBundle(from: stagingBundle ?? baseBundle)
                 if stagingBundle != nil { try driver.importBundle(from: baseBundle) }
+                for extra in extraBundles { print("imported \(try driver.importBundle(from: extra)) from \(extra)") }
                 try driver.installStagingBundle(stagingID)
                 for (source, name) in [(ipAddress, "ip-address.json"), (ipRoute, "ip-route.json")] {
                     guard let source else { continue }

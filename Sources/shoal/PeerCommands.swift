@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ShoalCrypto
+import ShoalHostDrivers
 import ShoalNet
 import ShoalPeer
 import ShoalTLS
@@ -54,12 +55,29 @@ struct PeerCommand: ParsableCommand {
     @Option(help: "Seconds between announces to the coordinator.") var announceInterval: Double = 1
     @Option(help: "Cap on this host's Shoal traffic, each direction (e.g. 200Mbit/s); the coordinator's caps from the topology also apply, the tighter wins.")
     var maxRate: String?
+    @Option(name: .customLong("lab"), help: ArgumentHelp("Run the operations the coordinator orders on the emulated lab host in this directory (the lab driver).", valueName: "HOSTDIR"))
+    var lab: String?
+    @Option(name: .customLong("agent-state"), help: ArgumentHelp("The staging disk's data directory for the host agent (its state in DIR/agent). Default: HOSTDIR/state.", valueName: "DIR"))
+    var agentState: String?
+    @Option(name: .customLong("lab-write"), help: ArgumentHelp("How the lab driver writes images (imageFile or loopDevice).", valueName: "METHOD"))
+    var labWrite: LabDriver.WriteMethod = .imageFile
     @Option(help: .hidden) var fault: String?
 
     func run() throws {
         try reportingErrors {
             let context = try loadTLS(tls)
             var config = try nodeConfiguration(listen: listen, advertise: advertise, coordinator: coordinator)
+            let log = config.log
+            if let lab {
+                guard FileManager.default.fileExists(atPath: lab + "/grubenv"), FileManager.default.fileExists(atPath: lab + "/bootmenu") else {
+                    throw CLIError(message: "\(lab) is not a lab host directory (no grubenv or bootmenu)", code: 64)
+                }
+                config.agent = PeerAgent(driver: .lab(hostDirectory: lab, writeMethod: labWrite), stateDirectory: agentState,
+                                         log: { log("[\(context.identity.host)] \($0)") })
+            } else {
+                if agentState != nil { throw CLIError(message: "--agent-state needs a driver (--lab HOSTDIR)", code: 64) }
+                config.agent = PeerAgent(driver: nil, stateDirectory: nil, log: { log("[\(context.identity.host)] \($0)") })
+            }
             config.storeDirectory = store
             config.stageTarget = stage
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
