@@ -11,7 +11,7 @@ final class Daemon {
 
     init(_ arguments: [String], log: String) throws {
         logPath = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: ShoalExecutable.path)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
