@@ -28,6 +28,13 @@ final class LinuxTestRunner: LinuxCommandRunner, @unchecked Sendable {
     private var _refused: [[String]] = []
     /// Output for commands that are not run, by argv joined with spaces.
     var canned: [String: String] = [:]
+    /// When set, the device lsblk reports mounted at `/` (and the real root's `/` is removed):
+    /// how a test plays "the host booted from this partition" on a VM whose root is elsewhere.
+    private var _booted: String?
+    var booted: String? {
+        get { lock.withLock { _booted } }
+        set { lock.withLock { _booted = newValue } }
+    }
 
     init(allowedDevices: [String], allowedDirectory: String) {
         self.allowedDevices = allowedDevices
@@ -59,7 +66,24 @@ final class LinuxTestRunner: LinuxCommandRunner, @unchecked Sendable {
             }
         }
         lock.withLock { _ran.append(argv) }
-        return try LinuxProcessRunner().run(command)
+        let output = try LinuxProcessRunner().run(command)
+        if command.executable == "lsblk", let booted { return LinuxCommandOutput(text: try Self.lsblk(output.text, rootOn: booted)) }
+        return output
+    }
+
+    /// lsblk's JSON with `/` moved onto `device`.
+    static func lsblk(_ json: String, rootOn device: String) throws -> String {
+        let name = String(device.dropFirst("/dev/".count))
+        func patch(_ node: [String: Any]) -> [String: Any] {
+            var node = node
+            if node["mountpoint"] as? String == "/" { node["mountpoint"] = NSNull() }
+            if node["name"] as? String == name { node["mountpoint"] = "/" }
+            if let children = node["children"] as? [[String: Any]] { node["children"] = children.map(patch) }
+            return node
+        }
+        var top = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        top["blockdevices"] = (top["blockdevices"] as? [[String: Any]] ?? []).map(patch)
+        return String(decoding: try JSONSerialization.data(withJSONObject: top), as: UTF8.self)
     }
 }
 
@@ -410,5 +434,86 @@ enum LabWorldImages {
         #expect(!world.runner.ran.dropFirst(before).contains { $0.first == "sfdisk" && $0.contains("-N") })
         await #expect(throws: LinuxHostDriverError.self) { try await driver.growPartition(.original, toBytes: 1 << 30) }
     }
-}
+    /// A whole conversion by the real agent and its file store on the loop disks: the host "boots"
+    /// by the GRUB environment file the driver edits (a set `next_entry` wins once and is cleared,
+    /// else `saved_entry`), which the test plays as the firmware: it mounts the booted partition
+    /// as the live root and makes lsblk and mountinfo say `/` is on it. Everything else is real:
+    /// the guard, the mounts, the writes, the renders, the grub-editenv edits.
+    @Test func convertsAlphaToBetaWithTheRealAgent() async throws {
+        guard LinuxWorld.canRun else { return }
+        let world = try LinuxWorld.make("linux-convert")
+        defer { world.remove() }
+        let (alpha, beta) = try world.makeBundles()
+        let live = world.dir.file("live")
+        try FileManager.default.createDirectory(atPath: live, withIntermediateDirectories: true)
+        var config = world.configuration
+        config.liveRoot = live
+        config.mountInfoPath = world.dir.file("mountinfo")
+        let driver = LinuxDriver(configuration: config, runner: world.runner)
+        // The host before: alpha on both (written with the VM's real root in view).
+        try await world.driver.installStagingBundle(alpha)
+        try await world.driver.writeImage(bundle: alpha, to: .original, deadline: Date().addingTimeInterval(300))
+        try driver.saveState(.init(originalBundle: nil))  // alpha is the base OS, not something this operation wrote
+        _ = try HostTool.run(["grub-editenv", world.grubenv, "set", "saved_entry=base"])
 
+        var mounted = false
+        func boot(_ device: String) throws {
+            if mounted { _ = try HostTool.run(["umount", live]) }
+            _ = try HostTool.run(["mount", device, live])
+            mounted = true
+            world.runner.booted = device
+            try "27 1 259:0 / / rw,relatime - ext4 \(device) rw\n".write(toFile: config.mountInfoPath, atomically: true, encoding: .utf8)
+        }
+        /// GRUB's choice: next_entry once (cleared), else saved_entry.
+        func firmware() throws -> String {
+            let env = try HostTool.run(["grub-editenv", world.grubenv, "list"]).text
+            func value(_ key: String) -> String? {
+                env.split(separator: "\n").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }.flatMap { $0.isEmpty ? nil : $0 }
+            }
+            let entry = value("next_entry") ?? value("saved_entry") ?? "base"
+            _ = try HostTool.run(["grub-editenv", world.grubenv, "unset", "next_entry"])
+            return entry
+        }
+        defer { if mounted { _ = try? HostTool.run(["umount", live]) } }
+        try boot(config.originalPartition)
+        #expect(try await driver.bootedEntry() == .original)
+
+        let store = try FileOperationStore(directory: driver.agentStateDirectory)
+        let request = OperationRequest(
+            id: "convert-linux", kind: .convert,
+            parameters: OperationParameters(stagingBundle: alpha, targetBundle: beta, healthTimeoutSeconds: 30, healthPollSeconds: 1))
+        let started = Date()
+        _ = try await Agent(driver: driver, store: store).accept(request)
+        var boots: [String] = []
+        var record: OperationRecord?
+        for _ in 0..<6 {
+            switch try await Agent(driver: driver, store: store).resume() {
+            case .idle: Issue.record("idle")
+            case .finished(let r): record = r
+            case .rebooting:
+                let entry = try firmware()
+                boots.append(entry)
+                try boot(entry == "staging" ? config.stagingPartition : config.originalPartition)
+            }
+            if record != nil { break }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let r = try #require(record)
+        #expect(r.outcome?.result == .succeeded, "\(r.outcome.map { "\($0)" } ?? "no outcome"): \(r.log.suffix(4).map(\.message))")
+        #expect(boots == ["staging", "target"])
+        #expect(world.runner.recorded.filter { $0 == ["systemctl", "reboot"] }.count == 2)
+        let env = try HostTool.run(["grub-editenv", world.grubenv, "list"]).text
+        #expect(env.contains("saved_entry=target") && !env.contains("next_entry="))
+        // The live root is beta now, with alpha's identity and address in netplan.
+        #expect(try String(contentsOfFile: live + "/etc/os-release", encoding: .utf8).contains("ID=\"beta\""))
+        #expect(try String(contentsOfFile: live + "/etc/hostname", encoding: .utf8).hasPrefix("web-01"))
+        #expect(try String(contentsOfFile: live + "/etc/netplan/90-shoal.yaml", encoding: .utf8).contains("\(LabWorld.address)/24"))
+        _ = try HostTool.run(["umount", live])
+        mounted = false
+        #expect(try LinuxWorld.fsck(config.originalPartition) == nil)
+        #expect(try LinuxWorld.fsck(config.stagingPartition) == nil)
+        #expect(world.runner.refused.isEmpty)
+        let timings = stepTimings(r).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
+        print("linux convert on loop devices: \(String(format: "%.2f", seconds)) s; steps: \(timings)")
+    }
+}
