@@ -222,6 +222,7 @@ func runLinuxHostOperation(kind: OperationKind, options: HostOperationOptions, t
         id: id, kind: kind,
         parameters: OperationParameters(stagingBundle: staging, targetBundle: target, healthTimeoutSeconds: options.healthTimeout))
     let json = options.json
+    try FileManager.default.createDirectory(atPath: driver.agentStateDirectory, withIntermediateDirectories: true)
     let result: AgentRunResult = try cliErrors { try runBlocking {
         let store = try FileOperationStore(directory: driver.agentStateDirectory)
         let agent = Agent(driver: driver, store: store)

@@ -516,4 +516,44 @@ enum LabWorldImages {
         let timings = stepTimings(r).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
         print("linux convert on loop devices: \(String(format: "%.2f", seconds)) s; steps: \(timings)")
     }
+    /// The writer never follows a symbolic link: not in a parent (refused, nothing written
+    /// outside the tree), not at the final name (the link is replaced).
+    @Test func treeWriterNeverFollowsALink() throws {
+        guard getuid() == 0 else { return }
+        let dir = TemporaryDirectory("linux-writer")
+        defer { dir.remove() }
+        let tree = dir.file("tree"), outside = dir.file("outside")
+        try FileManager.default.createDirectory(atPath: tree + "/var", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        #expect(symlink(outside, tree + "/etc") == 0)
+        #expect(symlink(outside + "/victim", tree + "/var/hostname") == 0)
+        let writer = LinuxTreeWriter(root: tree)
+        #expect(throws: LinuxTreeWriter.Failure.self) { try writer.write(RenderedFile(path: "/etc/hostname", text: "x\n", mode: 0o644)) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        try writer.write(RenderedFile(path: "/var/hostname", text: "web-01\n", mode: 0o640, uid: 1000, gid: 1000))
+        #expect(!FileManager.default.fileExists(atPath: outside + "/victim"))
+        var st = stat()
+        #expect(lstat(tree + "/var/hostname", &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && st.st_mode & 0o7777 == 0o640)
+        #expect(st.st_uid == 1000 && st.st_gid == 1000)
+        try writer.write(RenderedFile(path: "/new/dir/key", text: "k", mode: 0o600))
+        #expect(stat(tree + "/new/dir", &st) == 0 && st.st_mode & 0o7777 == 0o755)
+    }
+    /// `shoal host … --driver linux`: usage errors, and a host whose root is none of the
+    /// configured partitions is refused at the start with the driver's reason (nothing but
+    /// `lsblk` runs: devices that do not exist are named on purpose).
+    @Test func cliDriverLinuxRefusesWhatItCannotCheck() throws {
+        let state = TemporaryDirectory("linux-cli")
+        defer { state.remove() }
+        var r = try ShoalExecutable.run("host", "convert", "--driver", "linux", "--staging-bundle", "a", "--target-bundle", "b")
+        #expect(r.status == 64 && r.stderr.contains("--disk, --root-partition, --staging and --state"), "\(r.stderr)")
+        r = try ShoalExecutable.run(
+            "host", "convert", "--driver", "linux", "--disk", "/dev/shoal-none", "--root-partition", "/dev/shoal-none2",
+            "--staging", "/dev/shoal-nonex1", "--grub-env", state.file("grubenv"), "--state", state.path,
+            "--staging-bundle", "a", "--target-bundle", "b", "--id", "c1")
+        #expect(r.status == 1 && r.stderr.contains("not one of the configured partitions"), "\(r.stderr)")
+        let log = try String(contentsOfFile: state.path + "/linux-driver/commands.log", encoding: .utf8)
+        #expect(log.split(separator: "\n").allSatisfy { $0.contains(" lsblk ") })
+        r = try ShoalExecutable.run("host", "status", "--state", state.path)
+        #expect(r.status == 0 && r.stdout.contains("no operation"))
+    }
 }
