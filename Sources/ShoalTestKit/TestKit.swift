@@ -178,6 +178,8 @@ public struct TestKitError: Error, CustomStringConvertible {
 public struct LoopDevice {
     public let device: String
     public let backingFile: String
+    /// Made by `attachPartitioned`: its partitions are removed (`partx -d`) before it is detached.
+    public var partitioned = false
 
     public static var isAvailable: Bool { getuid() == 0 && ChildProcess.which("losetup") != nil }
 
@@ -191,7 +193,7 @@ public struct LoopDevice {
     }
 
     public func detach() {
-        _ = try? ChildProcess.sh("partx -d \(device) 2>/dev/null")
+        if partitioned { _ = try? ChildProcess.sh("partx -d \(device) 2>/dev/null") }
         _ = try? ChildProcess.sh("losetup -d \(device)")
     }
 }
@@ -211,7 +213,7 @@ extension LoopDevice {
         defer { unlink(script) }
         try ChildProcess.sh("sfdisk --quiet '\(backingFile)' < '\(script)'")
         let dev = try ChildProcess.sh("losetup --find --show '\(backingFile)'")
-        let loop = LoopDevice(device: dev, backingFile: backingFile)
+        let loop = LoopDevice(device: dev, backingFile: backingFile, partitioned: true)
         // A loop device detached while it had BLKPG partitions keeps them (the kernel drops them
         // on detach only with partscan): clear whatever an earlier user left, then add ours.
         _ = try? ChildProcess.sh("partx -d '\(dev)'")
