@@ -170,13 +170,23 @@ public struct LinuxDriver: HostDriver {
             throw LinuxHostDriverError("mkdtemp in \(parent): \(String(cString: strerror(errno)))")
         }
         let directory = String(cString: made)
-        do {
-            try run(LinuxCommands.mount(device: device, at: directory, type: configuration.fileSystemType, options: readOnly ? ["ro"] : []))
-        } catch {
-            rmdir(directory)
-            throw error
+        let command = try LinuxCommands.mount(device: device, at: directory, type: configuration.fileSystemType, options: readOnly ? ["ro"] : [])
+        // mount exits 32 with EBUSY while the file system's previous superblock is still going
+        // away (seen on this VM right after an unmount, when another process briefly holds a copy
+        // of the mount in its own mount namespace): retried for up to about 3 s.
+        var attempt = 0
+        while true {
+            do {
+                try run(command)
+                return directory
+            } catch let error as LinuxCommandError where error.status == 32 && attempt < 12 {
+                attempt += 1
+                usleep(250_000)
+            } catch {
+                rmdir(directory)
+                throw error
+            }
         }
-        return directory
     }
 
     func unmountPrivately(_ directory: String, device: String, after error: (any Error)?) throws {
@@ -189,6 +199,21 @@ public struct LinuxDriver: HostDriver {
             throw umountError
         }
         rmdir(directory)
+        Self.waitForRelease(device)
+    }
+
+    /// After an unmount the kernel can keep the file system busy a moment (another mount
+    /// namespace holding a copy, a last reference going away), and an exclusive open — wipefs,
+    /// BundleApplier — would fail with EBUSY. Waits up to `seconds` for `device` to be claimable;
+    /// gives up silently (the next action then fails with its own clear error).
+    static func waitForRelease(_ device: String, seconds: Double = 5) {
+        let until = Date().addingTimeInterval(seconds)
+        repeat {
+            let fd = open(device, O_RDONLY | O_EXCL | O_CLOEXEC)
+            if fd >= 0 { close(fd); return }
+            if errno != EBUSY { return }
+            usleep(50_000)
+        } while Date() < until
     }
 
     /// Runs `body` with the root of the staging partition's file system: `liveRoot` when the

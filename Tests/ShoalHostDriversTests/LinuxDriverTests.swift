@@ -457,8 +457,17 @@ enum LabWorldImages {
         _ = try HostTool.run(["grub-editenv", world.grubenv, "set", "saved_entry=base"])
 
         var mounted = false
+        var previous: String?
         func boot(_ device: String) throws {
-            if mounted { _ = try HostTool.run(["umount", live]) }
+            if mounted {
+                _ = try HostTool.run(["umount", live])
+                // A real reboot leaves nothing of the old mount behind. Here the kernel may keep the
+                // file system busy a moment after umount (on this shared VM, another process's
+                // mount namespace can hold a copy briefly), so wait until the device can be
+                // claimed exclusively, as BundleApplier and wipefs will.
+                if let previous { try Self.waitUntilReleased(previous) }
+            }
+            previous = device
             _ = try HostTool.run(["mount", device, live])
             mounted = true
             world.runner.booted = device
@@ -555,5 +564,17 @@ enum LabWorldImages {
         #expect(log.split(separator: "\n").allSatisfy { $0.contains(" lsblk ") })
         r = try ShoalExecutable.run("host", "status", "--state", state.path)
         #expect(r.status == 0 && r.stdout.contains("no operation"))
+    }
+    /// Waits (up to 10 s) until `device` can be opened with O_EXCL (no mount holds it anywhere).
+    static func waitUntilReleased(_ device: String) throws {
+        for _ in 0..<200 {
+            let fd = open(device, O_RDONLY | O_EXCL | O_CLOEXEC)
+            if fd >= 0 { close(fd); return }
+            usleep(50_000)
+        }
+        let holders = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            pid.allSatisfy(\.isNumber) && ((try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8))?.contains(device + " ") ?? false)
+        }
+        throw TestKitError("\(device) still busy 10 s after umount; mounted in the namespaces of pids \(holders.prefix(5))")
     }
 }
