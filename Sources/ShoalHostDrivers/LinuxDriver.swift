@@ -300,9 +300,10 @@ public struct LinuxDriver: HostDriver {
         do {
             let g = try diskGuard()
             let booted = try bootedEntryNow()
-            // The partitions this operation will write must be writable from staging; from the
-            // original disk only the staging side can be checked now.
+            // From the original disk the staging partition must be writable (the profile and the
+            // render go there); from staging, the original partition (wipe and write).
             if booted == .original { try checkWritable(configuration.stagingPartition, guard: g) }
+            if booted == .staging { try checkWritable(configuration.originalPartition, guard: g) }
         } catch {
             problem = "\(error)"
         }

@@ -439,7 +439,12 @@ enum LabWorldImages {
     /// else `saved_entry`), which the test plays as the firmware: it mounts the booted partition
     /// as the live root and makes lsblk and mountinfo say `/` is on it. Everything else is real:
     /// the guard, the mounts, the writes, the renders, the grub-editenv edits.
-    @Test func convertsAlphaToBetaWithTheRealAgent() async throws {
+    ///
+    /// With `cut`, the power is cut once at that driver call (before or after its real action):
+    /// the agent stops (`interrupted`), the test power-cycles the host (the firmware boots what it
+    /// would, as at a reboot), and a new agent finishes.
+    @Test(arguments: [nil, "wipeOriginalDisk after", "writeImage after", "renderProfile(original) before", "setDefaultBoot(staging) after"])
+    func convertsAlphaToBetaWithTheRealAgent(cut: String?) async throws {
         guard LinuxWorld.canRun else { return }
         let world = try LinuxWorld.make("linux-convert")
         defer { world.remove() }
@@ -495,22 +500,34 @@ enum LabWorldImages {
         _ = try await Agent(driver: driver, store: store).accept(request)
         var boots: [String] = []
         var record: OperationRecord?
-        for _ in 0..<6 {
-            switch try await Agent(driver: driver, store: store).resume() {
-            case .idle: Issue.record("idle")
-            case .finished(let r): record = r
-            case .rebooting:
+        let cutting = cut.map { CuttingLinuxDriver(driver, at: String($0.split(separator: " ")[0]), afterAction: $0.hasSuffix("after")) }
+        for _ in 0..<8 {
+            do {
+                switch try await Agent(driver: cutting ?? driver, store: store).resume() {
+                case .idle: Issue.record("idle")
+                case .finished(let r): record = r
+                case .rebooting:
+                    let entry = try firmware()
+                    boots.append(entry)
+                    try boot(entry == "staging" ? config.stagingPartition : config.originalPartition)
+                }
+            } catch AgentError.interrupted {
                 let entry = try firmware()
-                boots.append(entry)
+                boots.append("power cycle: \(entry)")
                 try boot(entry == "staging" ? config.stagingPartition : config.originalPartition)
             }
             if record != nil { break }
         }
+        if let cutting { #expect(cutting.didCut, "never reached \(cut ?? "")") }
         let seconds = Date().timeIntervalSince(started)
         let r = try #require(record)
         #expect(r.outcome?.result == .succeeded, "\(r.outcome.map { "\($0)" } ?? "no outcome"): \(r.log.suffix(4).map(\.message))")
-        #expect(boots == ["staging", "target"])
-        #expect(world.runner.recorded.filter { $0 == ["systemctl", "reboot"] }.count == 2)
+        if cut == nil {
+            #expect(boots == ["staging", "target"])
+            #expect(world.runner.recorded.filter { $0 == ["systemctl", "reboot"] }.count == 2)
+        } else {
+            #expect(boots.contains("power cycle: staging") && boots.last == "target", "\(boots)")
+        }
         let env = try HostTool.run(["grub-editenv", world.grubenv, "list"]).text
         #expect(env.contains("saved_entry=target") && !env.contains("next_entry="))
         // The live root is beta now, with alpha's identity and address in netplan.
@@ -523,7 +540,7 @@ enum LabWorldImages {
         #expect(try LinuxWorld.fsck(config.stagingPartition) == nil)
         #expect(world.runner.refused.isEmpty)
         let timings = stepTimings(r).map { "\($0.0)=\(String(format: "%.3f", $0.1))s" }.joined(separator: " ")
-        print("linux convert on loop devices: \(String(format: "%.2f", seconds)) s; steps: \(timings)")
+        print("linux convert on loop devices\(cut.map { " (power cut at \($0))" } ?? ""): \(String(format: "%.2f", seconds)) s; boots \(boots); steps: \(timings)")
     }
     /// The writer never follows a symbolic link: not in a parent (refused, nothing written
     /// outside the tree), not at the final name (the link is replaced).
@@ -577,4 +594,64 @@ enum LabWorldImages {
         }
         throw TestKitError("\(device) still busy 10 s after umount; mounted in the namespaces of pids \(holders.prefix(5))")
     }
+}
+
+/// A `linux` driver that "loses power" once at the named call: it throws `CancellationError`
+/// (as a stopped agent does), before or after letting the real driver act.
+final class CuttingLinuxDriver: HostDriver, @unchecked Sendable {
+    let inner: LinuxDriver
+    let at: String
+    let afterAction: Bool
+    private let lock = NSLock()
+    private var fired = false
+
+    init(_ inner: LinuxDriver, at: String, afterAction: Bool) {
+        self.inner = inner
+        self.at = at
+        self.afterAction = afterAction
+    }
+
+    var didCut: Bool { lock.withLock { fired } }
+
+    func change(_ name: String, _ body: () async throws -> Void) async throws {
+        let now = lock.withLock { () -> Bool in
+            guard name == at, !fired else { return false }
+            fired = true
+            return true
+        }
+        guard now else { return try await body() }
+        if afterAction { try await body() }
+        throw CancellationError()
+    }
+
+    func bootedEntry() async throws -> BootEntry { try await inner.bootedEntry() }
+    func preflightFacts(bundles: [String]) async throws -> PreflightFacts { try await inner.preflightFacts(bundles: bundles) }
+    func checkProfile(_ profile: ProfileReference) async throws -> ProfileCheck { try await inner.checkProfile(profile) }
+    func checkHealth() async throws -> HealthReport { try await inner.checkHealth() }
+    func maintenanceStatus(monitoring: MaintenanceMonitoring) async throws -> MaintenanceStatus {
+        try await inner.maintenanceStatus(monitoring: monitoring)
+    }
+    func captureProfile() async throws -> ProfileReference {
+        var ref: ProfileReference?
+        try await change("captureProfile") { ref = try await inner.captureProfile() }
+        return ref!
+    }
+    func renderProfile(_ profile: ProfileReference, into entry: BootEntry, system: String?) async throws {
+        try await change("renderProfile(\(entry))") { try await inner.renderProfile(profile, into: entry, system: system) }
+    }
+    func setOneShotBoot(_ entry: BootEntry) async throws { try await change("setOneShotBoot(\(entry))") { try await inner.setOneShotBoot(entry) } }
+    func clearOneShotBoot() async throws { try await change("clearOneShotBoot") { try await inner.clearOneShotBoot() } }
+    func setDefaultBoot(_ entry: BootEntry) async throws { try await change("setDefaultBoot(\(entry))") { try await inner.setDefaultBoot(entry) } }
+    func reboot() async throws { try await change("reboot") { try await inner.reboot() } }
+    func growPartition(_ entry: BootEntry, toBytes bytes: UInt64) async throws {
+        try await change("growPartition") { try await inner.growPartition(entry, toBytes: bytes) }
+    }
+    func wipeOriginalDisk() async throws { try await change("wipeOriginalDisk") { try await inner.wipeOriginalDisk() } }
+    func writeImage(bundle: String, to entry: BootEntry, deadline: Date) async throws {
+        try await change("writeImage") { try await inner.writeImage(bundle: bundle, to: entry, deadline: deadline) }
+    }
+    func captureBundle(of entry: BootEntry, name: String, deadline: Date) async throws -> String {
+        try await inner.captureBundle(of: entry, name: name, deadline: deadline)
+    }
+    func publishBundle(_ bundle: String) async throws { try await inner.publishBundle(bundle) }
 }
