@@ -18,7 +18,8 @@ import PackageDescription
 //   ShoalHostProfile – a host's network and security profile: capture parsing, renderers per OS format (no I/O).
 //   ShoalHostLab  – emulated host hardware: disk images with GPT, ext4, GRUB env blocks, small OS trees.
 //   ShoalHostDrivers – HostDriver implementations joining the agent to hosts: `lab` (LabHost disks,
-//                    real GPT/ext4/grub-editenv, bundles applied with BundleApplier) and the lab power loop.
+//                    real GPT/ext4/grub-editenv, bundles applied with BundleApplier), the lab power loop,
+//                    and `linux` (real devices: LinuxCommands through a runner, guarded by LinuxDiskGuard).
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(

@@ -178,6 +178,8 @@ public struct TestKitError: Error, CustomStringConvertible {
 public struct LoopDevice {
     public let device: String
     public let backingFile: String
+    /// Made by `attachPartitioned`: its partitions are removed (`partx -d`) before it is detached.
+    public var partitioned = false
 
     public static var isAvailable: Bool { getuid() == 0 && ChildProcess.which("losetup") != nil }
 
@@ -190,5 +192,40 @@ public struct LoopDevice {
         return LoopDevice(device: dev, backingFile: backingFile)
     }
 
-    public func detach() { _ = try? ChildProcess.sh("losetup -d \(device)") }
+    public func detach() {
+        if partitioned { _ = try? ChildProcess.sh("partx -d \(device) 2>/dev/null") }
+        _ = try? ChildProcess.sh("losetup -d \(device)")
+    }
+}
+
+extension LoopDevice {
+    /// Makes a sparse disk image of `size` bytes at `backingFile`, writes a partition table with
+    /// `sfdisk` from `sfdiskScript`, and attaches it with `losetup -P` so the kernel makes
+    /// `/dev/loopNpK` for its partitions (waits up to 5 s for them). Root only; call `detach()`
+    /// (also on failure: use `defer`).
+    public static func attachPartitioned(backingFile: String, size: UInt64, sfdiskScript: String, partitions: Int) throws -> LoopDevice {
+        let fd = open(backingFile, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw TestKitError("cannot create \(backingFile)") }
+        ftruncate(fd, off_t(size))
+        close(fd)
+        let script = backingFile + ".sfdisk"
+        try sfdiskScript.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { unlink(script) }
+        try ChildProcess.sh("sfdisk --quiet '\(backingFile)' < '\(script)'")
+        let dev = try ChildProcess.sh("losetup --find --show '\(backingFile)'")
+        let loop = LoopDevice(device: dev, backingFile: backingFile, partitioned: true)
+        // A loop device detached while it had BLKPG partitions keeps them (the kernel drops them
+        // on detach only with partscan): clear whatever an earlier user left, then add ours.
+        _ = try? ChildProcess.sh("partx -d '\(dev)'")
+        do { try ChildProcess.sh("partx -a '\(dev)'") } catch { loop.detach(); throw error }
+        for _ in 0..<500 {
+            if (1...max(1, partitions)).allSatisfy({ access("\(dev)p\($0)", F_OK) == 0 }) { return loop }
+            usleep(10_000)
+        }
+        loop.detach()
+        throw TestKitError("\(dev): partition nodes did not appear")
+    }
+
+    /// The device node of partition `n`.
+    public func partition(_ n: Int) -> String { "\(device)p\(n)" }
 }

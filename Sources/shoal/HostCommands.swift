@@ -24,7 +24,15 @@ struct HostCommand: ParsableCommand {
             ext4, a real GRUB environment block; see docs/HOSTLAB.md and docs/AGENT.md, "The lab \
             driver"). There the command also plays the firmware: at each reboot it boots the host with \
             the lab's GRUB rules and starts a new agent, until the operation has its outcome. \
-            The `linux` driver for real hosts is not built yet: without --lab these commands refuse. \
+            `--driver linux` drives the real host this runs on (docs/AGENT.md, "The linux driver"): \
+            `--disk` and `--root-partition` name the original disk and its OS partition, `--staging` the \
+            staging partition (`--staging-disk` its disk, by default the partition's parent), `--state` \
+            the driver's and the agent's directory on the staging disk, and the boot loader is GRUB \
+            (`grub-reboot`/`grub-set-default`, menu entries `--entry-base`, `--entry-target`, \
+            `--entry-staging`), a GRUB environment file (`--grub-env FILE`) or UEFI (`--efi`, entries \
+            by label). There the command runs the agent until the host reboots (`systemctl reboot`) \
+            and exits 0 saying so; after the boot, run the same command with the same --id again to \
+            continue (nothing starts it at boot by itself yet: a systemd unit is still to be written). \
             `shoal host lab-create` makes a lab host from bundles.
 
             Exit codes: 0 the operation succeeded; 1 it failed (the outcome and step log say where the \
@@ -67,15 +75,78 @@ struct HostTargetOptions: ParsableArguments {
             if tls != nil || hostName != nil { throw CLIError(message: "--tls and --host go with --coordinator", code: 64) }
             return nil
         }
-        guard lab == nil, state == nil else { throw CLIError(message: "--coordinator orders the host's own agent; --lab and --state are for the local mode", code: 64) }
+        guard lab == nil, state == nil, driver == nil else { throw CLIError(message: "--coordinator orders the host's own agent; --lab and --state are for the local mode", code: 64) }
         guard let tls, let hostName else { throw CLIError(message: "--coordinator needs --tls OPS_TLS_DIR and --host NAME", code: 64) }
         return (coordinator, tls, hostName)
+    }
+
+    @Option(help: ArgumentHelp("`linux`: drive the real host this runs on (needs --disk, --root-partition, --staging, --state).", valueName: "DRIVER"))
+    var driver: String?
+
+    @Option(help: ArgumentHelp("linux: the original disk (wiped and written).", valueName: "DEVICE"))
+    var disk: String?
+
+    @Option(name: .customLong("root-partition"), help: ArgumentHelp("linux: the original disk's OS partition.", valueName: "DEVICE"))
+    var rootPartition: String?
+
+    @Option(help: ArgumentHelp("linux: the staging partition (holding the base-OS copy).", valueName: "DEVICE"))
+    var staging: String?
+
+    @Option(name: .customLong("staging-disk"), help: ArgumentHelp("linux: the staging partition's disk (default: its parent, e.g. /dev/sdb for /dev/sdb1).", valueName: "DEVICE"))
+    var stagingDisk: String?
+
+    @Option(name: .customLong("grub-env"), help: ArgumentHelp("linux: edit this GRUB environment block with grub-editenv instead of grub-reboot/grub-set-default.", valueName: "FILE"))
+    var grubEnv: String?
+
+    @Option(name: .customLong("boot-directory"), help: ArgumentHelp("linux: --boot-directory for grub-reboot/grub-set-default (default /boot).", valueName: "DIR"))
+    var bootDirectory: String?
+
+    @Flag(help: "linux: UEFI boot entries (efibootmgr --bootnext/--bootorder) instead of GRUB.")
+    var efi = false
+
+    @Option(name: .customLong("entry-base"), help: ArgumentHelp("linux: boot entry (GRUB menu entry or UEFI label) of the original disk's OS before a write.", valueName: "NAME"))
+    var entryBase = "base"
+
+    @Option(name: .customLong("entry-target"), help: ArgumentHelp("linux: boot entry of the original disk's OS after the driver wrote it.", valueName: "NAME"))
+    var entryTarget = "target"
+
+    @Option(name: .customLong("entry-staging"), help: ArgumentHelp("linux: boot entry of the staging OS.", valueName: "NAME"))
+    var entryStaging = "staging"
+
+    var isLinux: Bool { driver == "linux" }
+
+    func linuxDriver() throws -> LinuxDriver {
+        guard driver == "linux" else { throw CLIError(message: "unknown driver '\(driver ?? "")' (known: linux; or --lab HOSTDIR)", code: 64) }
+        guard lab == nil else { throw CLIError(message: "--driver linux and --lab exclude each other", code: 64) }
+        guard let disk, let rootPartition, let staging, let state else {
+            throw CLIError(message: "--driver linux needs --disk, --root-partition, --staging and --state", code: 64)
+        }
+        let bootLoader: LinuxBootLoader
+        if efi {
+            bootLoader = .efi
+        } else if let grubEnv {
+            bootLoader = .grubEnvFile(path: grubEnv, flavor: .grub)
+        } else {
+            bootLoader = .grub(bootDirectory: bootDirectory, flavor: .grub)
+        }
+        return LinuxDriver(configuration: LinuxDriverConfiguration(
+            originalDisk: disk, originalPartition: rootPartition, stagingDisk: stagingDisk ?? Self.parentDisk(of: staging),
+            stagingPartition: staging, bootLoader: bootLoader,
+            entries: LinuxBootEntryNames(base: entryBase, target: entryTarget, staging: entryStaging), stateDirectory: state))
+    }
+
+    /// `/dev/sdb1` → `/dev/sdb`, `/dev/nvme0n1p3` → `/dev/nvme0n1`, `/dev/loop1p1` → `/dev/loop1`.
+    static func parentDisk(of partition: String) -> String {
+        var s = Substring(partition)
+        while let last = s.last, last.isNumber { s = s.dropLast() }
+        if s.last == "p", let before = s.dropLast().last, before.isNumber { s = s.dropLast() }
+        return String(s)
     }
 
     func labDriver() throws -> LabDriver {
         guard let lab else {
             throw CLIError(
-                message: "no driver: the linux driver for real hosts is not built yet; use --lab HOSTDIR for an emulated lab host",
+                message: "no driver: use --lab HOSTDIR for an emulated lab host, or the linux driver (--driver linux --disk … --root-partition … --staging … --state …) for this host",
                 code: 64)
         }
         guard FileManager.default.fileExists(atPath: lab + "/grubenv"), FileManager.default.fileExists(atPath: lab + "/bootmenu") else {
@@ -88,7 +159,7 @@ struct HostTargetOptions: ParsableArguments {
     func agentStateDirectory() throws -> String {
         if lab != nil { return try labDriver().agentStateDirectory }
         guard let state else {
-            throw CLIError(message: "give --lab HOSTDIR or --state DIR (the linux driver is not built yet)", code: 64)
+            throw CLIError(message: "give --lab HOSTDIR or --state DIR", code: 64)
         }
         return state + "/agent"
     }
@@ -129,6 +200,7 @@ func runHostOperation(kind: OperationKind, options: HostOperationOptions, target
     if let remote = try options.target.remote() {
         return try orderHostOperation(kind: kind, options: options, targetBundle: targetBundle, remote: remote)
     }
+    if options.target.isLinux { return try runLinuxHostOperation(kind: kind, options: options, targetBundle: targetBundle) }
     let driver = try options.target.labDriver()
     let staging = try resolveBundle(options.stagingBundle, driver)
     let target = try targetBundle.map { try resolveBundle($0, driver) }
@@ -158,6 +230,49 @@ func runHostOperation(kind: OperationKind, options: HostOperationOptions, target
     guard let outcome = record.outcome, outcome.result == .succeeded else {
         let code = record.outcome?.code ?? 0
         throw ExitCode((400..<500).contains(code) ? 2 : 1)
+    }
+}
+
+/// The same with the `linux` driver on this host: accept (or find the same id again), run the
+/// agent until the outcome or a reboot.
+func runLinuxHostOperation(kind: OperationKind, options: HostOperationOptions, targetBundle: String?) throws {
+    let driver = try options.target.linuxDriver()
+    func resolve(_ argument: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: argument) else { return argument }
+        do { return try driver.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
+    }
+    let staging = try resolve(options.stagingBundle)
+    let target = try targetBundle.map(resolve)
+    let id = options.id ?? "\(kind)-\(ISO8601DateFormatter().string(from: Date()))"
+    let request = OperationRequest(
+        id: id, kind: kind,
+        parameters: OperationParameters(stagingBundle: staging, targetBundle: target, healthTimeoutSeconds: options.healthTimeout))
+    let json = options.json
+    try FileManager.default.createDirectory(atPath: driver.agentStateDirectory, withIntermediateDirectories: true)
+    let result: AgentRunResult = try cliErrors { try runBlocking {
+        let store = try FileOperationStore(directory: driver.agentStateDirectory)
+        let agent = Agent(driver: driver, store: store)
+        do {
+            _ = try await agent.accept(request)
+            return try await agent.resume()
+        } catch let error as AgentError {
+            throw CLIError(message: error.description, code: error.isRefusal ? 2 : 1)
+        }
+    } }
+    switch result {
+    case .idle:
+        print("no operation to run")
+    case .rebooting(let record):
+        if json { print(try recordJSON(record)) } else {
+            printRecord(record)
+            print("the host is rebooting (`systemctl reboot`); after the boot, run this command again with --id \(record.id) to continue")
+        }
+    case .finished(let record):
+        if json { print(try recordJSON(record)) } else { printRecord(record) }
+        guard let outcome = record.outcome, outcome.result == .succeeded else {
+            let code = record.outcome?.code ?? 0
+            throw ExitCode((400..<500).contains(code) ? 2 : 1)
+        }
     }
 }
 
@@ -323,6 +438,12 @@ func cliErrors<T>(_ body: () throws -> T) throws -> T {
         throw CLIError(message: "lab host: \(error)", code: 1)
     } catch let error as LabDriverError {
         throw CLIError(message: "lab driver: \(error)", code: 1)
+    } catch let error as LinuxHostDriverError {
+        throw CLIError(message: "linux driver: \(error)", code: 1)
+    } catch let error as LinuxDriverError {
+        throw CLIError(message: "linux driver: \(error)", code: 1)
+    } catch let error as LinuxCommandError {
+        throw CLIError(message: "linux driver: \(error)", code: 1)
     }
 }
 

@@ -128,6 +128,13 @@ public enum LinuxCommands {
         return LinuxCommand("blockdev", ["--rereadpt", disk])
     }
 
+    /// `partx -u DISK`: updates the kernel's view of the partitions one by one (BLKPG), which works
+    /// while another partition of the disk is in use, unlike ``blockdevRereadPartitionTable(_:)``.
+    public static func partxUpdate(_ disk: String) throws(LinuxDriverError) -> LinuxCommand {
+        try requireDevice(disk)
+        return LinuxCommand("partx", ["-u", disk])
+    }
+
     // MARK: File systems
 
     /// `mount [-t TYPE] [-o OPTIONS] DEVICE DIRECTORY`.
