@@ -42,7 +42,7 @@ public final class ChunkStore: @unchecked Sendable {
         let total = manifestOffset + UInt64(manifestFrame.count) + UInt64(table.count)
         let fd = try Posix.open(path, O_RDWR | O_CREAT, 0o644)
         do {
-            if flock(fd, LOCK_EX | LOCK_NB) != 0 { throw StorageError.targetInUse("\(path) is used by another shoal process") }
+            if !Posix.lockExclusive(fd) { throw StorageError.targetInUse("\(path) is used by another shoal process") }
             var st = try Posix.fstat(fd, path: path)
             if st.st_size != off_t(total) {
                 guard ftruncate(fd, off_t(total)) == 0 else { throw StorageError.errno("ftruncate \(path)") }

@@ -31,7 +31,7 @@ public final class ResumeLog {
         let bitmapBytes = (frameCount + 7) / 8
         self.slotSize = (8 + 4 + 4 + 8 + 32 + 16 + 4 + bitmapBytes + 32 + 511) / 512 * 512
         self.fd = try Posix.open(path, O_RDWR | O_CREAT, 0o600)
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        if !Posix.lockExclusive(fd) {
             Posix.close(fd)
             throw StorageError.targetInUse("\(path) is locked by another shoal process applying to the same target")
         }

@@ -92,7 +92,7 @@ public final class StagingTarget: @unchecked Sendable {
             throw StorageError.targetInUse("\(path) backs the loop device \(loop); detach it first (losetup -d \(loop))")
         }
         let fd = try Posix.open(path, O_RDWR | O_CREAT, 0o644)
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        if !Posix.lockExclusive(fd) {
             Posix.close(fd)
             throw StorageError.targetInUse("\(path) is locked by another shoal process")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import ShoalBundle
 
@@ -58,6 +59,20 @@ enum Posix {
             if fd >= 0 { return fd }
             if errno != EINTR { throw .errno("open \(path)") }
         }
+    }
+
+    /// Takes an exclusive `flock` on `fd`, retrying for up to `patience` seconds. A lock that
+    /// is still held then belongs to another process using the file. The retries cover a
+    /// process spawned elsewhere in this program at the moment our previous descriptor of the
+    /// same file was closed: between its fork and exec the child still shares that open file
+    /// description, and with it the lock.
+    static func lockExclusive(_ fd: Int32, patience: Double = 1) -> Bool {
+        let deadline = Date().addingTimeInterval(patience)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else { return false }
+            usleep(5_000)
+        }
+        return true
     }
 
     static func fstat(_ fd: Int32, path: String) throws(StorageError) -> stat {
