@@ -10,7 +10,7 @@ import ShoalStorage
 struct HostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
-        abstract: "Convert, reinstall or revert one host's OS through its staging OS, and show the operation's state.",
+        abstract: "Convert, reinstall or revert one host's OS through its staging OS, run a maintenance image, capture its OS; show the operation's state.",
         discussion: """
             The host agent's state machine (docs/AGENT.md) runs the operation step by step: preflight \
             (bundles verified, disks as expected, the image fits), capture of the host profile (network \
@@ -39,7 +39,8 @@ struct HostCommand: ParsableCommand {
             host was left); 2 refused before anything changed (4xx); 64 usage.
             """,
         subcommands: [
-            HostConvertCommand.self, HostReinstallCommand.self, HostRevertCommand.self, HostStatusCommand.self,
+            HostConvertCommand.self, HostReinstallCommand.self, HostRevertCommand.self, HostMaintenanceCommand.self,
+            HostCaptureCommand.self, HostStatusCommand.self,
             HostLabCreateCommand.self,
         ]
     )
@@ -208,7 +209,12 @@ func runHostOperation(kind: OperationKind, options: HostOperationOptions, target
     let request = OperationRequest(
         id: id, kind: kind,
         parameters: OperationParameters(stagingBundle: staging, targetBundle: target, healthTimeoutSeconds: options.healthTimeout))
-    let json = options.json
+    try runLabOperation(request, driver: driver, json: options.json)
+}
+
+/// Runs `request` on a lab host: accept it (or find the same id again), then play the firmware at
+/// every reboot until the outcome.
+func runLabOperation(_ request: OperationRequest, driver: LabDriver, json: Bool) throws {
     let record: OperationRecord = try cliErrors { try runBlocking {
         let machine = try LabMachine(host: driver.host, labDriver: driver)
         let first = try machine.powerOnIfOff()
@@ -247,7 +253,11 @@ func runLinuxHostOperation(kind: OperationKind, options: HostOperationOptions, t
     let request = OperationRequest(
         id: id, kind: kind,
         parameters: OperationParameters(stagingBundle: staging, targetBundle: target, healthTimeoutSeconds: options.healthTimeout))
-    let json = options.json
+    try runLinuxOperation(request, driver: driver, json: options.json)
+}
+
+/// Runs `request` on this host with the linux driver, until the outcome or a reboot.
+func runLinuxOperation(_ request: OperationRequest, driver: LinuxDriver, json: Bool) throws {
     try FileManager.default.createDirectory(atPath: driver.agentStateDirectory, withIntermediateDirectories: true)
     let result: AgentRunResult = try cliErrors { try runBlocking {
         let store = try FileOperationStore(directory: driver.agentStateDirectory)
@@ -508,6 +518,96 @@ struct HostLabCreateCommand: ParsableCommand {
                 let booted = try host.boot()
                 print("lab host \(lab): runs \(booted.entry): \(booted.osRelease)")
                 print("staging bundle \(stagingID) on the staging partition; packed store \(driver.bundleDirectory)")
+            }
+        }
+    }
+}
+
+/// Options of `maintenance` and `capture`: where, which id, how to print.
+struct HostSimpleOperationOptions: ParsableArguments {
+    @OptionGroup var target: HostTargetOptions
+
+    @Option(help: ArgumentHelp("The operation id (a re-run with the same id continues that operation). Default: KIND-<time>.", valueName: "ID"))
+    var id: String?
+
+    @Flag(help: "Print the final record as JSON instead of the step log.")
+    var json = false
+
+    func run(_ kind: OperationKind, _ parameters: (_ resolve: (String) throws -> String) throws -> OperationParameters) throws {
+        guard target.coordinator == nil else {
+            throw CLIError(message: "\(kind) is not ordered through the coordinator yet; run it on the host (--lab HOSTDIR or --driver linux)", code: 64)
+        }
+        let id = self.id ?? "\(kind)-\(ISO8601DateFormatter().string(from: Date()))"
+        if target.isLinux {
+            let driver = try target.linuxDriver()
+            let params = try parameters { argument in
+                guard FileManager.default.fileExists(atPath: argument) else { return argument }
+                do { return try driver.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
+            }
+            return try runLinuxOperation(OperationRequest(id: id, kind: kind, parameters: params), driver: driver, json: json)
+        }
+        let driver = try target.labDriver()
+        let params = try parameters { try resolveBundle($0, driver) }
+        try runLabOperation(OperationRequest(id: id, kind: kind, parameters: params), driver: driver, json: json)
+    }
+}
+
+struct HostMaintenanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "maintenance",
+        abstract: "Boot a maintenance image once, watch it until it is done, then boot the original OS again.",
+        discussion: """
+            The maintenance bundle is written to the maintenance partition and booted once (a \
+            one-shot boot). The agent in the image watches its job: --monitor active polls its status \
+            (running, succeeded, failed in /var/lib/shoal/maintenance-status), --monitor passive waits \
+            for the completion signal, both until --timeout. Then the original OS is made the boot \
+            again and the host reboots into it; a maintenance image that fails or never finishes \
+            still ends with the original OS booted and the reason in the step log.
+            """)
+    @OptionGroup var options: HostSimpleOperationOptions
+    @Option(name: .customLong("maintenance-bundle"), help: ArgumentHelp("The maintenance image (.shoal file or bundle id).", valueName: "BUNDLE"))
+    var maintenanceBundle: String
+    @Option(help: "active (poll the image's status) or passive (wait for its completion signal).")
+    var monitor = "passive"
+    @Option(help: "Seconds between two looks at the image's status.")
+    var interval: Double = 10
+    @Option(help: "Seconds the maintenance image has to finish.")
+    var timeout: Double = 3600
+
+    func run() throws {
+        try reportingErrors {
+            let monitoring: MaintenanceMonitoring
+            switch monitor {
+            case "active": monitoring = .active(intervalSeconds: interval)
+            case "passive": monitoring = .passive(intervalSeconds: interval)
+            default: throw CLIError(message: "--monitor is active or passive, not \(monitor)", code: 64)
+            }
+            try options.run(.maintenance) { resolve in
+                OperationParameters(maintenanceBundle: try resolve(maintenanceBundle), monitoring: monitoring, maintenanceTimeoutSeconds: timeout)
+            }
+        }
+    }
+}
+
+struct HostCaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Make a bundle of the host's current OS, from its staging OS, and boot the OS again.",
+        discussion: """
+            Boots the staging OS once, packs the original disk's OS partition into a bundle named \
+            --name in the host's packed store (the record names its bundle id), publishes it, and \
+            boots the original OS again. The staging bundle must be the base-OS copy on the staging \
+            partition, as for convert.
+            """)
+    @OptionGroup var options: HostSimpleOperationOptions
+    @Option(name: .customLong("staging-bundle"), help: ArgumentHelp("The base-OS copy on the staging partition (.shoal file or bundle id).", valueName: "BUNDLE"))
+    var stagingBundle: String
+    @Option(help: "Name of the bundle to make.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            try options.run(.capture) { resolve in
+                OperationParameters(stagingBundle: try resolve(stagingBundle), captureName: name)
             }
         }
     }

@@ -95,4 +95,24 @@ enum ShoalExecutable {
         #expect(try host.readText("target", "/etc/network/interfaces").contains(LabWorld.address))
         #expect(try host.readFile("target", "/etc/ssh/ssh_host_ed25519_key") == world.host.readFile("base", "/etc/ssh/ssh_host_ed25519_key"))
     }
+
+    @Test func captureAndMaintenanceFromTheCLI() throws {
+        guard getuid() == 0 else { return }  // capture carries file owners through debugfs rdump
+        let world = try LabWorld.make("driver-cli3")
+        defer { world.remove() }
+        let hostDir = world.dir.file("cli-host")
+        let alpha = world.dir.file("alpha.shoal")
+        var r = try ShoalExecutable.run("host", "lab-create", "--lab", hostDir, "--base-bundle", alpha)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        r = try ShoalExecutable.run("host", "capture", "--lab", hostDir, "--staging-bundle", alpha, "--name", "alpha-again", "--json")
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(json?["kind"] as? String == "capture" && json?["capturedBundle"] as? String != nil, "\(r.stdout)")
+        #expect(try LabHost(directory: hostDir).bootedOS().osRelease.id == "alpha")
+        // This lab host has no maintenance partition: refused before anything changes (exit 2).
+        r = try ShoalExecutable.run("host", "maintenance", "--lab", hostDir, "--maintenance-bundle", alpha, "--monitor", "active", "--interval", "1")
+        #expect(r.status == 2, "\(r.stdout)\n\(r.stderr)")
+        r = try ShoalExecutable.run("host", "maintenance", "--lab", hostDir, "--maintenance-bundle", alpha, "--monitor", "sometimes")
+        #expect(r.status == 64)
+    }
 }
