@@ -391,10 +391,23 @@ func driveToEnd(
     throw FakeFailure(message: "the operation did not finish in \(maxStarts) starts")
 }
 
-/// A fresh store directory (in memory when /dev/shm exists, so the many fsyncs are cheap).
-func temporaryStoreDirectory() -> String {
+/// The directory all store directories of this test process live in (in memory when /dev/shm
+/// exists, so the many fsyncs are cheap); removed when the process exits.
+private func agentTestRoot() -> String {
     let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-    let path = base + "/shoal-agent-test-" + UUID().uuidString
+    return base + "/shoal-agent-tests-\(getpid())"
+}
+
+private let agentTestRootMade: Bool = {
+    try? FileManager.default.createDirectory(atPath: agentTestRoot(), withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: agentTestRoot()) }
+    return true
+}()
+
+/// A fresh store directory, removed with the others when the test process exits.
+func temporaryStoreDirectory() -> String {
+    _ = agentTestRootMade
+    let path = agentTestRoot() + "/" + UUID().uuidString
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
