@@ -83,7 +83,9 @@ public struct LabDriver: HostDriver {
     var netDirectory: String { host.directory + "/net" }
 
     /// The bundle file of `id` in the packed store.
-    public func bundlePath(_ id: String) -> String { bundleDirectory + "/\(id).shoal" }
+    public func bundlePath(_ id: String) -> String { packedStore.path(id) }
+
+    var packedStore: PackedBundleStore { PackedBundleStore(directory: bundleDirectory) }
 
     /// The partition names of the boot entries on the lab host.
     static func partitionName(_ entry: BootEntry) -> String {
@@ -109,18 +111,9 @@ public struct LabDriver: HostDriver {
         var originalOSRelease: String?
     }
 
-    func loadState() -> DriverState {
-        guard let data = FileManager.default.contents(atPath: driverStatePath),
-            let state = try? JSONDecoder().decode(DriverState.self, from: data)
-        else { return DriverState() }
-        return state
-    }
+    func loadState() -> DriverState { DriverStateFile.load(driverStatePath, fallback: DriverState()) }
 
-    func saveState(_ state: DriverState) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try Self.writeAtomically(Array(try encoder.encode(state)), to: driverStatePath)
-    }
+    func saveState(_ state: DriverState) throws { try DriverStateFile.save(state, to: driverStatePath) }
 
     /// The GRUB menu entry name of a boot entry. The original partition is `base` until this
     /// driver has written an image onto it, then `target` (both names boot the same partition;
@@ -138,32 +131,11 @@ public struct LabDriver: HostDriver {
     /// Puts a bundle file into the packed store (a hard link when possible, else a copy) after
     /// checking it opens as a bundle. Returns its id.
     @discardableResult
-    public func importBundle(from path: String) throws -> String {
-        let file = try BundleFile(path: path)
-        let id = file.bundleID.hex
-        try FileManager.default.createDirectory(atPath: bundleDirectory, withIntermediateDirectories: true)
-        let destination = bundlePath(id)
-        if FileManager.default.fileExists(atPath: destination) { return id }
-        if link(path, destination) != 0 {
-            try FileManager.default.copyItem(atPath: path, toPath: destination)
-        }
-        return id
-    }
+    public func importBundle(from path: String) throws -> String { try packedStore.importBundle(from: path) }
 
     /// The state of one bundle in the packed store: missing, corrupt (structure, id, a chunk or
     /// the image digest) or verified.
-    public func bundleState(_ id: String) -> BundleState {
-        let path = bundlePath(id)
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        do {
-            let file = try BundleFile(path: path)
-            guard file.bundleID.hex == id else { return .corrupt("\(path) holds bundle \(file.bundleID.hex), not \(id)") }
-            _ = try BundleVerifier().verify(file)
-            return .verified(imageBytes: file.manifest.imageSize)
-        } catch {
-            return .corrupt("\(error)")
-        }
-    }
+    public func bundleState(_ id: String) -> BundleState { packedStore.state(id) }
 
     /// Writes a bundle's image onto the staging partition: how the staging bundle (the base-OS
     /// copy) lands there before a conversion. Refused while the host runs from staging.

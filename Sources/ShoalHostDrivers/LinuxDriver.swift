@@ -53,25 +53,18 @@ public struct LinuxDriver: HostDriver {
     var driverStatePath: String { driverDirectory + "/driver.json" }
     /// Every command the driver ran, one `displayString` a line with a time stamp.
     public var commandLogPath: String { driverDirectory + "/commands.log" }
-    public func bundlePath(_ id: String) -> String { configuration.bundleDirectory + "/\(id).shoal" }
+    public func bundlePath(_ id: String) -> String { packedStore.path(id) }
+
+    var packedStore: PackedBundleStore { PackedBundleStore(directory: configuration.bundleDirectory) }
 
     struct DriverState: Codable, Equatable {
         /// The bundle this driver wrote onto the original partition (then its boot entry is `target`).
         var originalBundle: String?
     }
 
-    func loadState() -> DriverState {
-        guard let data = FileManager.default.contents(atPath: driverStatePath),
-            let state = try? JSONDecoder().decode(DriverState.self, from: data)
-        else { return DriverState() }
-        return state
-    }
+    func loadState() -> DriverState { DriverStateFile.load(driverStatePath, fallback: DriverState()) }
 
-    func saveState(_ state: DriverState) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try LabDriver.writeAtomically(Array(try encoder.encode(state)), to: driverStatePath)
-    }
+    func saveState(_ state: DriverState) throws { try DriverStateFile.save(state, to: driverStatePath) }
 
     /// The boot-loader name of an entry: the original partition is `base` until this driver has
     /// written an image onto it, `target` after.
@@ -268,29 +261,11 @@ public struct LinuxDriver: HostDriver {
         return (PartitionFacts(sizeBytes: mine.size * sector, growableBytes: (next > end ? next - end : 0) * sector), number)
     }
 
-    public func bundleState(_ id: String) -> BundleState {
-        let path = bundlePath(id)
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        do {
-            let file = try BundleFile(path: path)
-            guard file.bundleID.hex == id else { return .corrupt("\(path) holds bundle \(file.bundleID.hex), not \(id)") }
-            _ = try BundleVerifier().verify(file)
-            return .verified(imageBytes: file.manifest.imageSize)
-        } catch {
-            return .corrupt("\(error)")
-        }
-    }
+    public func bundleState(_ id: String) -> BundleState { packedStore.state(id) }
 
     /// Puts a bundle file into the packed store (hard link, else copy). Returns its id.
     @discardableResult
-    public func importBundle(from path: String) throws -> String {
-        let id = try BundleFile(path: path).bundleID.hex
-        try FileManager.default.createDirectory(atPath: configuration.bundleDirectory, withIntermediateDirectories: true)
-        let destination = bundlePath(id)
-        if FileManager.default.fileExists(atPath: destination) { return id }
-        if link(path, destination) != 0 { try FileManager.default.copyItem(atPath: path, toPath: destination) }
-        return id
-    }
+    public func importBundle(from path: String) throws -> String { try packedStore.importBundle(from: path) }
 
     public func preflightFacts(bundles: [String]) async throws -> PreflightFacts {
         var states: [String: BundleState] = [:]
