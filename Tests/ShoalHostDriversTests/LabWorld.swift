@@ -208,29 +208,41 @@ extension LabWorld {
     }
 }
 
-/// A driver that loses power at its `cutAt`-th call that changes the host (0-based), before or
-/// after the lab driver did the work: it throws `CancellationError`, which the agent records as
-/// nothing done (`interrupted`). Read-only calls always pass.
-final class PowerCutDriver: HostDriver, @unchecked Sendable {
-    let inner: LabDriver
-    let cutAt: Int
+/// A driver (lab or linux) that loses power once: at its `n`-th call that changes the host
+/// (0-based), or at the first call with a given name (`renderProfile(original)`), before or after
+/// the real driver did the work. It throws `CancellationError`, which the agent records as nothing
+/// done (`interrupted`). Read-only calls always pass.
+final class PowerCutDriver<Inner: HostDriver>: HostDriver, @unchecked Sendable {
+    enum Cut {
+        case call(Int)
+        case named(String)
+    }
+
+    let inner: Inner
+    let cut: Cut
     let afterAction: Bool
     private let lock = NSLock()
     private var calls = 0
     private(set) var cutCall: String?
 
-    init(_ inner: LabDriver, cutAt: Int, afterAction: Bool) {
+    init(_ inner: Inner, cut: Cut, afterAction: Bool) {
         self.inner = inner
-        self.cutAt = cutAt
+        self.cut = cut
         self.afterAction = afterAction
     }
+
+    convenience init(_ inner: Inner, cutAt: Int, afterAction: Bool) { self.init(inner, cut: .call(cutAt), afterAction: afterAction) }
 
     var didCut: Bool { lock.withLock { cutCall != nil } }
 
     func change<T>(_ name: String, _ body: () async throws -> T) async throws -> T {
         let cut = lock.withLock { () -> Bool in
             defer { calls += 1 }
-            guard calls == cutAt else { return false }
+            guard cutCall == nil else { return false }
+            switch self.cut {
+            case .call(let n): guard calls == n else { return false }
+            case .named(let at): guard name == at else { return false }
+            }
             cutCall = name
             return true
         }

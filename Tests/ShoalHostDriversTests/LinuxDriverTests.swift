@@ -500,7 +500,7 @@ enum LabWorldImages {
         _ = try await Agent(driver: driver, store: store).accept(request)
         var boots: [String] = []
         var record: OperationRecord?
-        let cutting = cut.map { CuttingLinuxDriver(driver, at: String($0.split(separator: " ")[0]), afterAction: $0.hasSuffix("after")) }
+        let cutting = cut.map { PowerCutDriver(driver, cut: .named(String($0.split(separator: " ")[0])), afterAction: $0.hasSuffix("after")) }
         for _ in 0..<8 {
             do {
                 switch try await Agent(driver: cutting ?? driver, store: store).resume() {
@@ -596,62 +596,3 @@ enum LabWorldImages {
     }
 }
 
-/// A `linux` driver that "loses power" once at the named call: it throws `CancellationError`
-/// (as a stopped agent does), before or after letting the real driver act.
-final class CuttingLinuxDriver: HostDriver, @unchecked Sendable {
-    let inner: LinuxDriver
-    let at: String
-    let afterAction: Bool
-    private let lock = NSLock()
-    private var fired = false
-
-    init(_ inner: LinuxDriver, at: String, afterAction: Bool) {
-        self.inner = inner
-        self.at = at
-        self.afterAction = afterAction
-    }
-
-    var didCut: Bool { lock.withLock { fired } }
-
-    func change(_ name: String, _ body: () async throws -> Void) async throws {
-        let now = lock.withLock { () -> Bool in
-            guard name == at, !fired else { return false }
-            fired = true
-            return true
-        }
-        guard now else { return try await body() }
-        if afterAction { try await body() }
-        throw CancellationError()
-    }
-
-    func bootedEntry() async throws -> BootEntry { try await inner.bootedEntry() }
-    func preflightFacts(bundles: [String]) async throws -> PreflightFacts { try await inner.preflightFacts(bundles: bundles) }
-    func checkProfile(_ profile: ProfileReference) async throws -> ProfileCheck { try await inner.checkProfile(profile) }
-    func checkHealth() async throws -> HealthReport { try await inner.checkHealth() }
-    func maintenanceStatus(monitoring: MaintenanceMonitoring) async throws -> MaintenanceStatus {
-        try await inner.maintenanceStatus(monitoring: monitoring)
-    }
-    func captureProfile() async throws -> ProfileReference {
-        var ref: ProfileReference?
-        try await change("captureProfile") { ref = try await inner.captureProfile() }
-        return ref!
-    }
-    func renderProfile(_ profile: ProfileReference, into entry: BootEntry, system: String?) async throws {
-        try await change("renderProfile(\(entry))") { try await inner.renderProfile(profile, into: entry, system: system) }
-    }
-    func setOneShotBoot(_ entry: BootEntry) async throws { try await change("setOneShotBoot(\(entry))") { try await inner.setOneShotBoot(entry) } }
-    func clearOneShotBoot() async throws { try await change("clearOneShotBoot") { try await inner.clearOneShotBoot() } }
-    func setDefaultBoot(_ entry: BootEntry) async throws { try await change("setDefaultBoot(\(entry))") { try await inner.setDefaultBoot(entry) } }
-    func reboot() async throws { try await change("reboot") { try await inner.reboot() } }
-    func growPartition(_ entry: BootEntry, toBytes bytes: UInt64) async throws {
-        try await change("growPartition") { try await inner.growPartition(entry, toBytes: bytes) }
-    }
-    func wipeOriginalDisk() async throws { try await change("wipeOriginalDisk") { try await inner.wipeOriginalDisk() } }
-    func writeImage(bundle: String, to entry: BootEntry, deadline: Date) async throws {
-        try await change("writeImage") { try await inner.writeImage(bundle: bundle, to: entry, deadline: deadline) }
-    }
-    func captureBundle(of entry: BootEntry, name: String, deadline: Date) async throws -> String {
-        try await inner.captureBundle(of: entry, name: name, deadline: deadline)
-    }
-    func publishBundle(_ bundle: String) async throws { try await inner.publishBundle(bundle) }
-}
