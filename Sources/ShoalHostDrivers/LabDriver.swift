@@ -85,7 +85,7 @@ public struct LabDriver: HostDriver {
     /// The bundle file of `id` in the packed store.
     public func bundlePath(_ id: String) -> String { packedStore.path(id) }
 
-    var packedStore: PackedBundleStore { PackedBundleStore(directory: bundleDirectory) }
+    public var packedStore: PackedBundleStore { PackedBundleStore(directory: bundleDirectory) }
 
     /// The partition names of the boot entries on the lab host.
     static func partitionName(_ entry: BootEntry) -> String {

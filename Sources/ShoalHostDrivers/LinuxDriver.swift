@@ -55,7 +55,7 @@ public struct LinuxDriver: HostDriver {
     public var commandLogPath: String { driverDirectory + "/commands.log" }
     public func bundlePath(_ id: String) -> String { packedStore.path(id) }
 
-    var packedStore: PackedBundleStore { PackedBundleStore(directory: configuration.bundleDirectory) }
+    public var packedStore: PackedBundleStore { PackedBundleStore(directory: configuration.bundleDirectory) }
 
     struct DriverState: Codable, Equatable {
         /// The bundle this driver wrote onto the original partition (then its boot entry is `target`).

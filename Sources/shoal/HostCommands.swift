@@ -191,10 +191,16 @@ struct HostOperationOptions: ParsableArguments {
 /// Resolves a bundle argument: an existing file is imported into the packed store; otherwise
 /// it must be the id of a bundle there.
 func resolveBundle(_ argument: String, _ driver: LabDriver) throws -> String {
-    if FileManager.default.fileExists(atPath: argument) {
-        do { return try driver.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
-    }
-    return argument
+    try resolveBundle(argument, into: driver.packedStore)
+}
+
+func resolveBundle(_ argument: String, _ driver: LinuxDriver) throws -> String {
+    try resolveBundle(argument, into: driver.packedStore)
+}
+
+func resolveBundle(_ argument: String, into store: PackedBundleStore) throws -> String {
+    guard FileManager.default.fileExists(atPath: argument) else { return argument }
+    do { return try store.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
 }
 
 func runHostOperation(kind: OperationKind, options: HostOperationOptions, targetBundle: String?) throws {
@@ -243,12 +249,8 @@ func runLabOperation(_ request: OperationRequest, driver: LabDriver, json: Bool)
 /// agent until the outcome or a reboot.
 func runLinuxHostOperation(kind: OperationKind, options: HostOperationOptions, targetBundle: String?) throws {
     let driver = try options.target.linuxDriver()
-    func resolve(_ argument: String) throws -> String {
-        guard FileManager.default.fileExists(atPath: argument) else { return argument }
-        do { return try driver.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
-    }
-    let staging = try resolve(options.stagingBundle)
-    let target = try targetBundle.map(resolve)
+    let staging = try resolveBundle(options.stagingBundle, driver)
+    let target = try targetBundle.map { try resolveBundle($0, driver) }
     let id = options.id ?? "\(kind)-\(ISO8601DateFormatter().string(from: Date()))"
     let request = OperationRequest(
         id: id, kind: kind,
@@ -540,10 +542,7 @@ struct HostSimpleOperationOptions: ParsableArguments {
         let id = self.id ?? "\(kind)-\(ISO8601DateFormatter().string(from: Date()))"
         if target.isLinux {
             let driver = try target.linuxDriver()
-            let params = try parameters { argument in
-                guard FileManager.default.fileExists(atPath: argument) else { return argument }
-                do { return try driver.importBundle(from: argument) } catch { throw CLIError(message: "\(argument): \(error)", code: 2) }
-            }
+            let params = try parameters { try resolveBundle($0, driver) }
             return try runLinuxOperation(OperationRequest(id: id, kind: kind, parameters: params), driver: driver, json: json)
         }
         let driver = try target.labDriver()
