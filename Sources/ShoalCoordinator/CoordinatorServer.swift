@@ -82,10 +82,13 @@ public final class CoordinatorServer: @unchecked Sendable {
             let before = tracker.state
             let response = tracker.handle(request, from: identity, remoteAddress: remoteAddress, now: now)
             // Announces change lastSeen every time; persist those at most every few seconds.
+            // A request writes only its own host's record and never removes one, so a new host
+            // shows in the count and a new operation report in that one record (no pass over all
+            // hosts on every announce).
             let structural = before.bundles != tracker.state.bundles || before.banned != tracker.state.banned
-                || before.epochs != tracker.state.epochs || Set(before.hosts.keys) != Set(tracker.state.hosts.keys)
+                || before.epochs != tracker.state.epochs || before.hosts.count != tracker.state.hosts.count
                 || before.orders != tracker.state.orders
-                || before.hosts.mapValues(\.operation) != tracker.state.hosts.mapValues(\.operation)
+                || before.hosts[identity.host]?.operation != tracker.state.hosts[identity.host]?.operation
             return (response, tracker.state, structural || now - lastSave >= 5)
         }
         if changed { save(state, now: now) }
