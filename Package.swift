@@ -128,7 +128,7 @@ let package = Package(
             name: "ShoalHostDriversTests",
             dependencies: [
                 "ShoalHostDrivers", "ShoalAgent", "ShoalHostProfile", "ShoalHostLab", "ShoalStorage", "ShoalBundle",
-                "ShoalCrypto", "ShoalTestKit",
+                "ShoalCrypto", "ShoalTestKit", "ShoalPeer", "ShoalWire",
             ]
         ),
         .testTarget(name: "ShoalCLITests", dependencies: ["shoal", "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTestKit"]),

@@ -143,8 +143,24 @@ public struct LabDriver: HostDriver {
         if (try? host.bootedOS()).map({ Self.entry(of: $0) }) == .staging {
             throw LabDriverError("the host runs from the staging partition; it cannot be rewritten now")
         }
+        // The marker goes before the write and after it: a write cut short leaves no marker, so
+        // the next install writes again instead of trusting a half-written partition.
+        unlink(stagingMarkerPath)
         _ = try applyImage(bundle: id, to: .staging)
+        let tmp = stagingMarkerPath + ".tmp"
+        try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, stagingMarkerPath) == 0 else { throw LabDriverError("cannot record the staging bundle in \(stagingMarkerPath)") }
     }
+
+    /// The bundle whose image `installStagingBundle` last wrote completely onto the staging
+    /// partition (`nil`: none, or a write that did not finish).
+    public var installedStagingBundle: String? {
+        guard let data = FileManager.default.contents(atPath: stagingMarkerPath) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Next to the disks: what the staging partition holds is part of the host, not of its state.
+    var stagingMarkerPath: String { host.directory + "/staging-bundle" }
 
     // MARK: HostDriver: reading
 

@@ -151,6 +151,7 @@ public final class PeerAgent: @unchecked Sendable {
         do {
             try machine.powerOnIfOff()
             if let request {
+                try installStagingIfNeeded(request, on: machine)
                 let accepted = try await machine.agent().accept(request)
                 if accepted.isFinished {
                     finish(id, Self.progress(of: accepted))
@@ -172,6 +173,24 @@ public final class PeerAgent: @unchecked Sendable {
             p.message = "the agent stopped: \(error)"
             finish(id, p)
         }
+    }
+
+    /// A host leaving its original disk boots the staging OS from its staging partition: when
+    /// the order names a staging bundle (delivered by the swarm into the packed store) that the
+    /// partition does not hold yet, it is written there first, before the agent accepts anything.
+    /// Idempotent: a peer killed mid-write writes again when the order comes back (no marker is
+    /// left until the write is complete). Refused (nothing accepted) when the bundle is not
+    /// verified in the store.
+    private func installStagingIfNeeded(_ request: OperationRequest, on machine: LabMachine) throws {
+        guard [.convert, .maintenance].contains(request.kind), let id = request.parameters.stagingBundle else { return }
+        let lab = machine.labDriver
+        guard lab.installedStagingBundle != id else { return }
+        if try machine.host.bootedOS().entry == "staging" { return }  // the boot menu's entry names (LabHost.defaultMenu)
+        guard case .verified = lab.bundleState(id) else {
+            throw AgentError.bundleIncomplete(bundle: id, detail: "the staging bundle is not complete and verified in \(lab.bundleDirectory): \(lab.bundleState(id))")
+        }
+        log("agent: writing staging bundle \(id.prefix(12)) onto the staging partition")
+        try lab.installStagingBundle(id)
     }
 
     private func finish(_ id: String, _ progress: OperationProgress) {

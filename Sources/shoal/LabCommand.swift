@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ShoalBundle
+import ShoalHostDrivers
+import ShoalHostLab
 import ShoalCrypto
 import ShoalLab
 import ShoalStorage
@@ -82,7 +84,7 @@ struct LabRun: ParsableCommand {
                 guard !loopback, NetworkLab.isSupported else { throw CLIError(message: "--compare-aria2c needs network namespaces (root)") }
                 _ = try LabRunner.aria2Tools()
             }
-            let result = try runner.run(bundlePath: bundlePath)
+            let result = try runner.run(bundlePaths: [bundlePath])
             result.printTable()
             var json = result.json
             if compareAria2c {
@@ -236,10 +238,22 @@ final class LabRunner: @unchecked Sendable {
 
     private func tlsDir(_ name: String) -> String { work + "/tls/" + name }
 
-    func run(bundlePath: String) throws -> Result {
-        let file = try BundleFile(path: bundlePath)
+    /// For `--convert`: every peer runs the lab driver on its own lab host (made from the base
+    /// image), and its packed store is where the swarm delivers the bundles.
+    struct ConvertSetup {
+        var hostDirectory: (String) -> String
+    }
+
+    /// Distributes `bundlePaths` (the seed serves them all) to every host. Without `convert`, the
+    /// first bundle is staged onto each host's staging file and checked; with it, every bundle lands
+    /// in the lab host's packed store and is verified there.
+    func run(bundlePaths: [String], convert: ConvertSetup? = nil) throws -> Result {
+        let files = try bundlePaths.map { try BundleFile(path: $0) }
+        let file = files[0]
         let manifest = file.manifest
-        let bundleBytes = manifest.storedSize
+        let ids = files.map(\.bundleID.hex)
+        let bundleBytes = files.map(\.manifest.storedSize).reduce(0, +)
+        let totalChunks = files.map(\.manifest.frames.count).reduce(0, +)
         // Certificates: coordinator and operator and seeds at the origin, one per host.
         let ca = try FleetCA.create(name: "Shoal lab CA")
         let origin = topology.origin.name
@@ -258,8 +272,8 @@ final class LabRunner: @unchecked Sendable {
         ] + (lab.mode == .loopback ? ["--enforce-link-rates"] : []), environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
         usleep(300_000)
         let seedName = topology.origin.seeds.first ?? "seed"
-        let seedProcess = try lab.spawn(in: seedName, executable: shoal, arguments: [
-            "seed", bundlePath, "--listen", hostPort(lab.address(of: seedName), peerPort), "--advertise", lab.address(of: seedName),
+        let seedProcess = try lab.spawn(in: seedName, executable: shoal, arguments: ["seed"] + bundlePaths + [
+            "--listen", hostPort(lab.address(of: seedName), peerPort), "--advertise", lab.address(of: seedName),
             "--coordinator", coordinatorAddress, "--tls", tlsDir(seedName),
         ], environment: nil, stdout: work + "/\(seedName).log", stderr: work + "/\(seedName).log")
         var peers: [String: LabProcess] = [:]
@@ -267,8 +281,14 @@ final class LabRunner: @unchecked Sendable {
             let address = lab.address(of: name)
             var args = [
                 "peer", "--listen", hostPort(address, peerPort), "--advertise", address, "--coordinator", coordinatorAddress,
-                "--tls", tlsDir(name), "--store", work + "/store-\(name)", "--stage", work + "/stage-\(name).img",
+                "--tls", tlsDir(name),
             ]
+            if let convert {
+                let dir = convert.hostDirectory(name)
+                args += ["--store", dir + "/bundles", "--lab", dir]
+            } else {
+                args += ["--store", work + "/store-\(name)", "--stage", work + "/stage-\(name).img"]
+            }
             if faults.corrupt.contains(name) { args += ["--fault", "corrupt-serving"] }
             return try lab.spawn(in: name, executable: shoal, arguments: args, environment: nil,
                                  stdout: work + "/\(name).log", stderr: work + "/\(name).log")
@@ -284,19 +304,20 @@ final class LabRunner: @unchecked Sendable {
         }
         if let net = lab as? NetworkLab { try net.resetCounters() }
         let start = Date()
-        let distribute = try lab.spawn(in: origin, executable: shoal, arguments: [
-            "distribute", bundlePath, "--coordinator", coordinatorAddress, "--tls", tlsDir("operator"), "--hosts", "all",
-        ], environment: nil, stdout: work + "/distribute.log", stderr: work + "/distribute.log")
-        _ = distribute.waitUntilExit(timeout: 30)
-        guard distribute.exitStatus == 0 else { throw CLIError(message: "distribute failed (see \(work)/distribute.log)") }
-        Terminal.note("distributing \(Format.bytes(bundleBytes)) (\(manifest.frames.count) chunks) to \(topology.hosts.count) hosts")
+        for path in bundlePaths {
+            let distribute = try lab.spawn(in: origin, executable: shoal, arguments: [
+                "distribute", path, "--coordinator", coordinatorAddress, "--tls", tlsDir("operator"), "--hosts", "all",
+            ], environment: nil, stdout: work + "/distribute.log", stderr: work + "/distribute.log")
+            _ = distribute.waitUntilExit(timeout: 30)
+            guard distribute.exitStatus == 0 else { throw CLIError(message: "distribute failed (see \(work)/distribute.log)") }
+        }
+        Terminal.note("distributing \(Format.bytes(bundleBytes)) (\(files.count) bundle\(files.count == 1 ? "" : "s"), \(totalChunks) chunks) to \(topology.hosts.count) hosts")
 
         var done: [String: Double] = [:]
         /// What each peer measured itself: from its first job for the bundle to the image staged.
         var peerSeconds: [String: Double] = [:]
         var observed: [String: Double] = [:]
         var last: StatusReport?
-        let id = file.bundleID.hex
         var killed = false, seedKilled = false
         // A host made to corrupt what it serves gets banned by everyone: it is not waited for.
         let expected = Set(topology.hosts.map(\.name)).subtracting(faults.corrupt)
@@ -326,7 +347,7 @@ final class LabRunner: @unchecked Sendable {
             if now >= Double(timeline.count) * 0.5 {
                 var sample: [String: Any] = ["t": (now * 100).rounded() / 100]
                 for site in topology.sites {
-                    let held = s.hosts.filter { $0.site == site.name }.flatMap { $0.bundles.filter { $0.bundleID == id } }.map(\.have).reduce(0, +)
+                    let held = s.hosts.filter { $0.site == site.name }.flatMap { $0.bundles.filter { ids.contains($0.bundleID) } }.map(\.have).reduce(0, +)
                     var o: [String: Any] = ["chunks_held": held]
                     if let net = lab as? NetworkLab, let c = try? net.wanCounters(site: site.name) { o["wan_in_bytes"] = c.inBytes; o["wan_out_bytes"] = c.outBytes }
                     sample[site.name] = o
@@ -337,13 +358,14 @@ final class LabRunner: @unchecked Sendable {
             if faults.killSeed, !seedKilled {
                 // Every site holds a full copy once the union of its hosts' verified chunks is all of them.
                 let everySite = topology.sites.allSatisfy { site in
-                    var union = [UInt8](repeating: 0, count: (manifest.frames.count + 7) / 8)
-                    for b in s.hosts.filter({ $0.site == site.name }).flatMap({ $0.bundles.filter { $0.bundleID == id } }) {
-                        guard let bits = b.haveBits.flatMap({ Data(base64Encoded: $0) }), bits.count == union.count else { continue }
-                        for (k, byte) in bits.enumerated() { union[k] |= byte }
+                    zip(ids, files).allSatisfy { id, f in
+                        var union = [UInt8](repeating: 0, count: (f.manifest.frames.count + 7) / 8)
+                        for b in s.hosts.filter({ $0.site == site.name }).flatMap({ $0.bundles.filter { ids.contains($0.bundleID) } }) {
+                            guard let bits = b.haveBits.flatMap({ Data(base64Encoded: $0) }), bits.count == union.count else { continue }
+                            for (k, byte) in bits.enumerated() { union[k] |= byte }
+                        }
+                        return union.reduce(0) { $0 + $1.nonzeroBitCount } == f.manifest.frames.count
                     }
-                    let held = union.reduce(0) { $0 + $1.nonzeroBitCount }
-                    return held == manifest.frames.count
                 }
                 if everySite {
                     seedProcess.kill()
@@ -352,18 +374,20 @@ final class LabRunner: @unchecked Sendable {
                 }
             }
             for h in s.hosts where done[h.host] == nil && topology.host(named: h.host) != nil {
-                if let b = h.bundles.first(where: { $0.bundleID == id }), b.complete, b.staged {
+                let mine = ids.compactMap { id in h.bundles.first(where: { $0.bundleID == id }) }
+                if let e = mine.compactMap(\.error).first { throw CLIError(message: "\(h.host): \(e)") }
+                if mine.count == ids.count, mine.allSatisfy({ $0.complete && ($0.staged || convert != nil) }) {
                     // The host's own clock says when (same machine); the poll only notices it later.
-                    done[h.host] = b.completedAt.map { $0 - start.timeIntervalSince1970 } ?? now
+                    let at = mine.compactMap(\.completedAt).max()
+                    done[h.host] = at.map { $0 - start.timeIntervalSince1970 } ?? now
                     observed[h.host] = now
-                    peerSeconds[h.host] = b.seconds
+                    peerSeconds[h.host] = mine.compactMap(\.seconds).max()
                 }
-                if let b = h.bundles.first(where: { $0.bundleID == id }), let e = b.error { throw CLIError(message: "\(h.host): \(e)") }
             }
             if Terminal.isInteractive {
-                let have = s.hosts.flatMap { $0.bundles.filter { $0.bundleID == id }.map(\.have) }.reduce(0, +)
+                let have = s.hosts.flatMap { $0.bundles.filter { ids.contains($0.bundleID) }.map(\.have) }.reduce(0, +)
                 FileHandle.standardError.write(Data(String(format: "\r  %.1f s: %d/%d hosts done, %d/%d chunks   ", now, done.count, topology.hosts.count,
-                                                           have, manifest.frames.count * (topology.hosts.count + 1)).utf8))
+                                                           have, totalChunks * (topology.hosts.count + 1)).utf8))
             }
         }
         let completion = expected.compactMap { done[$0] }.max() ?? 0
@@ -373,11 +397,11 @@ final class LabRunner: @unchecked Sendable {
         var sites: [String: (UInt64, UInt64)] = [:]
         var originEgress: UInt64 = 0
         var chunkBytesIn: [String: UInt64] = [:]
-        let originChunkBytes = (last?.hosts ?? []).filter { $0.site == origin }.flatMap { $0.bundles.filter { $0.bundleID == id } }
+        let originChunkBytes = (last?.hosts ?? []).filter { $0.site == origin }.flatMap { $0.bundles.filter { ids.contains($0.bundleID) } }
             .compactMap(\.servedBytes).reduce(0, +)
         for site in topology.sites {
             chunkBytesIn[site.name] = (last?.hosts ?? []).filter { $0.site == site.name }
-                .flatMap { $0.bundles.filter { $0.bundleID == id } }.compactMap(\.wanInBytes).reduce(0, +)
+                .flatMap { $0.bundles.filter { ids.contains($0.bundleID) } }.compactMap(\.wanInBytes).reduce(0, +)
         }
         if let net = lab as? NetworkLab {
             for s in topology.sites { sites[s.name] = try net.wanCounters(site: s.name) }
@@ -386,15 +410,22 @@ final class LabRunner: @unchecked Sendable {
             // Loopback: the nodes' own accounting of chunk bytes that crossed a site boundary.
             for site in topology.sites {
                 let hosts = last.hosts.filter { $0.site == site.name }
-                let bundles = hosts.flatMap { $0.bundles.filter { $0.bundleID == id } }
+                let bundles = hosts.flatMap { $0.bundles.filter { ids.contains($0.bundleID) } }
                 sites[site.name] = (bundles.compactMap(\.wanInBytes).reduce(0, +), bundles.compactMap(\.wanOutBytes).reduce(0, +))
             }
-            originEgress = last.hosts.filter { $0.site == origin }.flatMap { $0.bundles.filter { $0.bundleID == id } }.compactMap(\.servedBytes).reduce(0, +)
+            originEgress = last.hosts.filter { $0.site == origin }.flatMap { $0.bundles.filter { ids.contains($0.bundleID) } }.compactMap(\.servedBytes).reduce(0, +)
         }
         var hosts: [String: (String, Double?, Bool, UInt64?)] = [:]
         for h in topology.hosts {
             let rss = peers[h.name].flatMap { Self.peakRSS(pid: $0.pid) }
-            let ok = (try? Self.hashFile(work + "/stage-\(h.name).img", length: manifest.imageSize)) == manifest.imageDigest
+            let ok: Bool
+            if let convert {
+                // Every bundle complete and verified (each chunk, then the image digest) in the lab host's packed store.
+                let driver = LabDriver(host: LabHost(directory: convert.hostDirectory(h.name)))
+                ok = ids.allSatisfy { if case .verified = driver.bundleState($0) { return true } else { return false } }
+            } else {
+                ok = (try? Self.hashFile(work + "/stage-\(h.name).img", length: manifest.imageSize)) == manifest.imageDigest
+            }
             hosts[h.name] = (h.site, done[h.name], ok || faults.corrupt.contains(h.name), rss)
         }
         // Operator caps lower what the datacenter can do; the bound is for the capped rates.

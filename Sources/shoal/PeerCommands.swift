@@ -97,8 +97,8 @@ struct PeerCommand: ParsableCommand {
 struct SeedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seed",
-        abstract: "Serve a bundle file to the swarm (the origin of a distribution).")
-    @Argument(help: "Bundle file to serve.") var bundle: String
+        abstract: "Serve bundle files to the swarm (the origin of a distribution).")
+    @Argument(help: "Bundle files to serve (one or more).") var bundles: [String]
     @Option(help: "Address to listen on, HOST:PORT.") var listen = "0.0.0.0:7701"
     @Option(help: "Address peers should dial (default: what the coordinator sees).") var advertise: String?
     @Option(help: "Coordinator address HOST:PORT.") var coordinator: String
@@ -111,7 +111,8 @@ struct SeedCommand: ParsableCommand {
         try reportingErrors {
             let context = try loadTLS(tls)
             var config = try nodeConfiguration(listen: listen, advertise: advertise, coordinator: coordinator)
-            config.seedBundles = [bundle]
+            guard !bundles.isEmpty else { throw CLIError(message: "give at least one bundle file to serve", code: 64) }
+            config.seedBundles = bundles
             config.maxRate = try parseMaxRate(maxRate)
             config.trustedKeys = try trust.map(KeyFiles.publicKey)
             try runNode(config, tls: context)
