@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "ShoalBundle", dependencies: ["CShoalNative", "ShoalCrypto"]),
         .target(name: "ShoalStorage", dependencies: ["CShoalNative", "ShoalCrypto", "ShoalBundle"]),
         .target(name: "ShoalTopology", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "ShoalWire", dependencies: ["ShoalCrypto"]),
+        .target(name: "ShoalWire", dependencies: ["ShoalCrypto", "ShoalRollout"]),
         .target(name: "ShoalLab", dependencies: ["ShoalTopology"]),
         .target(name: "ShoalSwarm", dependencies: ["ShoalWire"]),
         .target(
@@ -72,7 +72,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .target(name: "ShoalCoordinator", dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire"]),
+        .target(name: "ShoalCoordinator", dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire", "ShoalRollout"]),
         .target(
             name: "ShoalPeer",
             dependencies: ["ShoalNet", "ShoalSwarm", "ShoalStorage", "ShoalBundle", "ShoalTLS", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalHostLab"]
@@ -92,7 +92,7 @@ let package = Package(
             name: "shoal",
             dependencies: [
                 "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS", "ShoalNet", "ShoalCoordinator", "ShoalPeer",
-                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers",
+                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "ShoalCoordinatorTests",
             dependencies: [
-                "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet",
+                "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet", "ShoalRollout",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

@@ -54,11 +54,32 @@ public final class CoordinatorServer: @unchecked Sendable {
             }
             .bind(host: host, port: port).wait()
         self.channel = channel
+        // Rollouts move on their own: outcomes reported, soaks ending, windows opening.
+        rolloutTimer = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(200), delay: .milliseconds(Int64(rolloutInterval * 1000))) { [weak self] _ in
+            self?.advanceRollouts()
+        }
         return channel.localAddress!
     }
 
     public func stop() {
+        rolloutTimer?.cancel()
         try? channel?.close().wait()
+    }
+
+    private var rolloutTimer: RepeatedTask?
+    /// How often rollouts are advanced (seconds).
+    public var rolloutInterval: Double = 0.5
+
+    /// One engine step for every active rollout; saves and wakes held announces when orders changed.
+    func advanceRollouts() {
+        let now = clock()
+        let (changed, state) = lock.withLock { () -> (Bool, Tracker.State?) in
+            let changed = tracker.advanceRollouts(now: now)
+            return (changed, changed ? tracker.state : nil)
+        }
+        guard changed, let state else { return }
+        save(state, now: now)
+        for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }
     }
 
     public var snapshot: Tracker.State { lock.withLock { tracker.state } }
@@ -87,7 +108,7 @@ public final class CoordinatorServer: @unchecked Sendable {
             // hosts on every announce).
             let structural = before.bundles != tracker.state.bundles || before.banned != tracker.state.banned
                 || before.epochs != tracker.state.epochs || before.hosts.count != tracker.state.hosts.count
-                || before.orders != tracker.state.orders
+                || before.orders != tracker.state.orders || before.rollouts != tracker.state.rollouts
                 || before.hosts[identity.host]?.operation != tracker.state.hosts[identity.host]?.operation
             return (response, tracker.state, structural || now - lastSave >= 5)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import ShoalBundle
+import ShoalRollout
 import ShoalTLS
 import ShoalTopology
 import ShoalWire
@@ -47,6 +48,8 @@ public struct Tracker: Sendable {
         public var epochs: [String: Epoch] = [:]
         /// host → its last order (optional: state files from before orders decode as none).
         public var orders: [String: OrderRecord]?
+        /// rollout id → the rollout (optional: state from before rollouts decodes as none).
+        public var rollouts: [String: Rollout]?
         public init() {}
     }
 
@@ -169,6 +172,15 @@ public struct Tracker: Sendable {
         case .operationStatus(let host):
             guard site(of: host) != nil else { return .refused("host \(host) is not in the topology") }
             return .operation(operationStatus(of: host))
+
+        case .rolloutStatus:
+            return handleRollout(request, now: now)
+
+        case .rolloutCreate, .rolloutPlan, .rolloutControl:
+            guard identity.role == .operator_ else {
+                return .refused("only operators manage rollouts (certificate role \(identity.role.rawValue))")
+            }
+            return handleRollout(request, now: now)
         }
     }
 

@@ -159,6 +159,10 @@ public struct LabDriver: HostDriver {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A lab fault (`shoal lab run --convert --fail-host`): while this file exists, the host's
+    /// health check fails as a real target that never comes up right would.
+    public static func unhealthyFaultPath(_ host: LabHost) -> String { host.directory + "/fault-unhealthy" }
+
     /// Next to the disks: what the staging partition holds is part of the host, not of its state.
     var stagingMarkerPath: String { host.directory + "/staging-bundle" }
 
@@ -248,6 +252,9 @@ public struct LabDriver: HostDriver {
         let booted = try host.bootedOS()
         guard Self.entry(of: booted) == .original else {
             return HealthReport(healthy: false, detail: "the host runs \(booted.entry) (partition \(booted.partition)), not the original disk")
+        }
+        if FileManager.default.fileExists(atPath: Self.unhealthyFaultPath(host)) {
+            return HealthReport(healthy: false, detail: "lab fault: this host was made to fail its health check (\(Self.unhealthyFaultPath(host)))")
         }
         let fs = try filesystem(.original)
         let state = loadState()

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalRollout
 
 /// The control protocol between hosts (peers, seeds, operators) and the coordinator.
 ///
@@ -285,6 +286,43 @@ public enum ControlRequest: Codable, Hashable, Sendable {
     case orderOperation(host: String, request: OperationOrder)
     /// The operation of `host` as last reported (any fleet certificate).
     case operationStatus(host: String)
+    /// From an operator: start a rollout (docs/ROLLOUTS.md). Creating the same rollout again is
+    /// answered with it; another spec under an existing id is refused.
+    case rolloutCreate(RolloutRequest)
+    /// From an operator: the wave plan a rollout would follow now (a dry run; nothing changes).
+    case rolloutPlan(RolloutRequest)
+    /// One rollout, or all of them (`id` nil).
+    case rolloutStatus(id: String?)
+    /// From an operator: pause, resume, abort, retry (failed hosts, all or `hosts`) or revert
+    /// (`hosts`) a rollout.
+    case rolloutControl(id: String, action: RolloutAction, hosts: [String]?)
+}
+
+/// An operator's rollout as it travels to the coordinator: the hosts as a selector (the
+/// coordinator resolves it against its topology) and the policy.
+public struct RolloutRequest: Codable, Hashable, Sendable {
+    public var id: String
+    public var kind: RolloutKind
+    public var stagingBundle: String
+    public var targetBundle: String?
+    public var maintenanceBundle: String?
+    public var selector: String
+    public var policy: RolloutPolicy
+
+    public init(id: String, kind: RolloutKind, stagingBundle: String, targetBundle: String? = nil, maintenanceBundle: String? = nil,
+                selector: String = "all", policy: RolloutPolicy = RolloutPolicy()) {
+        self.id = id
+        self.kind = kind
+        self.stagingBundle = stagingBundle
+        self.targetBundle = targetBundle
+        self.maintenanceBundle = maintenanceBundle
+        self.selector = selector
+        self.policy = policy
+    }
+}
+
+public enum RolloutAction: String, Codable, Hashable, Sendable, CaseIterable {
+    case pause, resume, abort, retry, revert
 }
 
 public enum ControlResponse: Codable, Hashable, Sendable {
@@ -299,4 +337,7 @@ public enum ControlResponse: Codable, Hashable, Sendable {
     case ok
     case status(StatusReport)
     case refused(String)
+    /// Rollouts as the coordinator holds them now.
+    case rollouts([Rollout])
+    case rolloutPlan(RolloutPlan)
 }

@@ -5,6 +5,7 @@ import ShoalHostDrivers
 import ShoalHostLab
 import ShoalCrypto
 import ShoalLab
+import ShoalRollout
 import ShoalStorage
 import ShoalTLS
 import ShoalTopology
@@ -48,6 +49,17 @@ struct LabRun: ParsableCommand {
     @Flag(help: "Fault: kill the seed as soon as every site holds a full copy.") var killSeed = false
     @Flag(help: "Then distribute the same bundle file with aria2c and opentracker over the same lab, and report both side by side (namespaces only).")
     var compareAria2c = false
+    @Flag(help: "The whole mission: lab hosts with emulated disks and firmware, distribute the staging and target bundles, then convert every host in waves with a rollout.")
+    var convert = false
+    @Option(name: .customLong("base-bundle"), help: ArgumentHelp("With --convert: the base OS every lab host starts with (also the staging bundle). Default: a small built-in OS.", valueName: "FILE"))
+    var baseBundle: String?
+    @Option(name: .customLong("target-bundle"), help: ArgumentHelp("With --convert: the OS to convert to. Default: a small built-in OS.", valueName: "FILE"))
+    var targetBundle: String?
+    @Option(help: ArgumentHelp("With --convert: the rollout policy (JSON, docs/ROLLOUTS.md); default: the lab policy (the cautious defaults with lab-sized times).", valueName: "FILE"))
+    var policy: String?
+    @Option(help: "With --convert, fault: this host's target never passes its health check (repeatable).") var failHost: [String] = []
+    @Option(help: "With --convert, fault: kill -9 the coordinator this many seconds into the rollout, then start it again on its state.")
+    var killCoordinatorAfter: Double?
 
     func run() throws {
         try reportingErrors {
@@ -79,6 +91,55 @@ struct LabRun: ParsableCommand {
             runner.faults = .init(corrupt: Set(corrupt), killPeer: killPeer, killAfter: killAfter, killSeed: killSeed)
             for h in corrupt + [killPeer].compactMap({ $0 }) where topo.host(named: h) == nil { throw CLIError(message: "no host \(h) in the topology") }
             defer { cancel.forEach { $0.cancel() }; runner.teardown() }
+            if convert {
+                guard bundle == nil, !compareAria2c else { throw CLIError(message: "--convert takes --base-bundle/--target-bundle, not --bundle or --compare-aria2c", code: 64) }
+                for h in failHost where topo.host(named: h) == nil { throw CLIError(message: "no host \(h) in the topology") }
+                var labPolicy = LabRunner.labPolicy()
+                if let policy {
+                    guard let data = FileManager.default.contents(atPath: policy) else { throw CLIError(message: "cannot read \(policy)", code: 64) }
+                    do {
+                        labPolicy = try JSONDecoder().decode(RolloutPolicy.self, from: data)
+                        try labPolicy.validate()
+                    } catch { throw CLIError(message: "\(policy): \(error)", code: 64) }
+                }
+                let options = LabRunner.ConvertOptions(baseBundle: baseBundle, targetBundle: targetBundle, policy: labPolicy, failHosts: Set(failHost),
+                                                       killCoordinatorAfter: killCoordinatorAfter, timeout: timeout)
+                let fleet = try runner.makeFleet(options)
+                let result = try runner.run(bundlePaths: [fleet.images.baseBundle, fleet.images.targetBundle],
+                                            convert: .init(hostDirectory: { [work] in fleet.directory(work, $0) }))
+                result.printTable()
+                let conversion = try runner.convert(fleet, options, distributionStart: Date(timeIntervalSince1970: result.startedAt))
+                conversion.printTable(origin: result.startedAt)
+                var json = result.json
+                json["conversion"] = conversion.json(origin: result.startedAt, distributionSeconds: result.completion)
+                if var hosts = json["hosts"] as? [String: Any] {
+                    for (name, h) in conversion.hosts {
+                        guard var o = hosts[name] as? [String: Any] else { continue }
+                        o["os"] = h.os
+                        o["profile_ok"] = h.profileOK
+                        o["phase"] = h.phase
+                        o["attempt"] = h.attempt
+                        o["boots"] = h.boots
+                        if !h.differences.isEmpty { o["profile_differences"] = h.differences }
+                        hosts[name] = o
+                    }
+                    json["hosts"] = hosts
+                }
+                if let report {
+                    let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+                    try data.write(to: URL(fileURLWithPath: report))
+                    print("report: \(report)")
+                }
+                guard result.allImagesOK else { throw CLIError(message: "some hosts did not end with both bundles verified") }
+                // Hosts made to fail may fail (and be reverted); every other host must be converted with its identity.
+                let unexpected = conversion.rollout.hosts.filter { !failHost.contains($0.host) && $0.phase != .succeeded }
+                if !unexpected.isEmpty {
+                    throw CLIError(message: "not converted: \(unexpected.map { "\($0.host) (\($0.phase.rawValue): \($0.message ?? ""))" }.joined(separator: ", "))")
+                }
+                let lost = conversion.hosts.filter { !failHost.contains($0.key) && !$0.value.profileOK }
+                if !lost.isEmpty { throw CLIError(message: "identity not carried over on \(lost.keys.sorted().joined(separator: ", "))") }
+                return
+            }
             let bundlePath = try bundle ?? runner.makeSampleBundle()
             if compareAria2c {
                 guard !loopback, NetworkLab.isSupported else { throw CLIError(message: "--compare-aria2c needs network namespaces (root)") }
@@ -183,6 +244,8 @@ final class LabRunner: @unchecked Sendable {
         /// Chunk bytes the seed served (the nodes' own accounting, without TLS/TCP overhead).
         var originChunkBytes: UInt64 = 0
         var allImagesOK: Bool { hosts.values.allSatisfy(\.imageOK) }
+        /// Unix time the distribution started (the lab's "start").
+        var startedAt: Double = 0
 
         var json: [String: Any] {
             var sitesJSON: [String: Any] = [:]
@@ -236,7 +299,7 @@ final class LabRunner: @unchecked Sendable {
         }
     }
 
-    private func tlsDir(_ name: String) -> String { work + "/tls/" + name }
+    func tlsDir(_ name: String) -> String { work + "/tls/" + name }
 
     /// For `--convert`: every peer runs the lab driver on its own lab host (made from the base
     /// image), and its packed store is where the swarm delivers the bundles.
@@ -262,14 +325,11 @@ final class LabRunner: @unchecked Sendable {
         for seed in topology.origin.seeds { try ca.issue(FleetIdentity(host: seed, site: origin, role: .seed), into: tlsDir(seed)) }
         for h in topology.hosts { try ca.issue(FleetIdentity(host: h.name, site: h.site, role: .peer), into: tlsDir(h.name)) }
 
-        let coordinatorAddress = hostPort(lab.originAddress, coordinatorPort)
+        let coordinatorAddress = self.coordinatorAddress
         let topologyPath = work + "/topology.yaml"
         try? FileManager.default.removeItem(atPath: topologyPath)
         try FileManager.default.copyItem(atPath: resolvedTopologyPath(), toPath: topologyPath)
-        _ = try lab.spawn(in: origin, executable: shoal, arguments: [
-            "coordinator", "--topology", topologyPath, "--listen", coordinatorAddress, "--tls", tlsDir("coordinator"),
-            "--state", work + "/coordinator.json", "--live-timeout", "5",
-        ] + (lab.mode == .loopback ? ["--enforce-link-rates"] : []), environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
+        try startCoordinator()
         usleep(300_000)
         let seedName = topology.origin.seeds.first ?? "seed"
         let seedProcess = try lab.spawn(in: seedName, executable: shoal, arguments: ["seed"] + bundlePaths + [
@@ -437,10 +497,28 @@ final class LabRunner: @unchecked Sendable {
                       runID: (lab as? NetworkLab)?.runID ?? "", ipVersion: ((lab as? NetworkLab)?.options.ipv6 ?? false) ? 6 : 4,
                       originChunkBytes: originChunkBytes)
         result.timeline = timeline
+        result.startedAt = start.timeIntervalSince1970
         result.peerSeconds = peerSeconds
         result.observed = observed
         return result
     }
+
+    var coordinatorAddress: String { hostPort(lab.originAddress, coordinatorPort) }
+    /// The coordinator's process (replaced when a fault restarts it).
+    var coordinatorProcess: LabProcess?
+
+    /// Starts the coordinator at the origin on its state file (a restart continues from it).
+    func startCoordinator() throws {
+        // A restart logs to a file of its own: coordinator.log, coordinator.1.log, …
+        let log = coordinatorLogPath(restart: coordinatorStarts)
+        coordinatorProcess = try lab.spawn(in: topology.origin.name, executable: shoal, arguments: [
+            "coordinator", "--topology", work + "/topology.yaml", "--listen", coordinatorAddress, "--tls", tlsDir("coordinator"),
+            "--state", work + "/coordinator.state", "--live-timeout", "5",
+        ] + (lab.mode == .loopback ? ["--enforce-link-rates"] : []), environment: nil, stdout: log, stderr: log)
+        coordinatorStarts += 1
+    }
+    private var coordinatorStarts = 0
+    func coordinatorLogPath(restart: Int) -> String { work + (restart == 0 ? "/coordinator.log" : "/coordinator.\(restart).log") }
 
     private var topologySource: String?
     func resolvedTopologyPath() -> String { topologySource ?? "" }

@@ -21,8 +21,8 @@ struct TrackerTests {
 
     func tracker() throws -> Tracker { Tracker(topology: try Topology.parse(yaml: Self.yaml), liveTimeout: 10) }
 
-    func manifestB64() throws -> (String, String) {
-        let m = Manifest(flags: [], name: "x", createdAt: 0, imageSize: 8192, regionSize: 4096, compressionLevel: 3,
+    func manifestB64(name: String = "x") throws -> (String, String) {
+        let m = Manifest(flags: [], name: name, createdAt: 0, imageSize: 8192, regionSize: 4096, compressionLevel: 3,
                          imageDigest: SHA256.hash([1]), frames: [
                             .init(offset: 32, storedLength: 10, decodedLength: 4096, storedDigest: SHA256.hash([2]), decodedDigest: SHA256.hash([3])),
                             .init(offset: 42, storedLength: 10, decodedLength: 4096, storedDigest: SHA256.hash([4]), decodedDigest: SHA256.hash([5])),

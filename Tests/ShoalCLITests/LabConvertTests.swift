@@ -1,0 +1,107 @@
+import Foundation
+import Glibc
+import ShoalTestKit
+import Testing
+
+/// The mission end to end (`shoal lab run --convert`): lab hosts with emulated disks and
+/// firmware, both bundles distributed, then a rollout converts the datacenter in waves — real
+/// processes, namespaces when root (loopback otherwise).
+@Suite(.serialized) struct LabConvertTests {
+    struct Run {
+        var status: Int32
+        var output: String
+        var report: [String: Any]
+        var conversion: [String: Any] { report["conversion"] as? [String: Any] ?? [:] }
+        var hosts: [String: [String: Any]] { report["hosts"] as? [String: [String: Any]] ?? [:] }
+        var waves: [[String: Any]] { conversion["waves"] as? [[String: Any]] ?? [] }
+    }
+
+    func runConvert(_ extra: [String], policy: String? = nil) throws -> Run {
+        try TemporaryDirectory.with { dir in
+            let report = dir.file("report.json")
+            var args = ["lab", "run", LabTests.topology, "--convert", "--report", report, "--timeout", "240"] + extra
+            if let policy {
+                try policy.write(toFile: dir.file("policy.json"), atomically: true, encoding: .utf8)
+                args += ["--policy", dir.file("policy.json")]
+            }
+            let r = try ShoalTool.run(args)
+            let data = FileManager.default.contents(atPath: report) ?? Data("{}".utf8)
+            let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+            return Run(status: r.status, output: r.stdout + "\n" + r.stderr, report: json)
+        }
+    }
+
+    func expectConverted(_ run: Run, _ names: [String]) {
+        for name in names {
+            let h = run.hosts[name] ?? [:]
+            #expect(h["os"] as? String == "Shoal Lab Beta 1", "\(name): \(h)")
+            #expect(h["profile_ok"] as? Bool == true, "\(name): \(h)")
+            #expect(h["image_ok"] as? Bool == true, "\(name): \(h)")
+            #expect(h["phase"] as? String == "succeeded", "\(name): \(h)")
+        }
+    }
+
+    @Test func theWholeDatacenterConvertsInWavesKeepingEveryHostsIdentity() throws {
+        let run = try runConvert([])
+        #expect(run.status == 0, "\(run.output)")
+        expectConverted(run, ["a1", "a2", "b1", "b2"])
+        #expect(run.conversion["hosts_converted"] as? Int == 4)
+        #expect(run.conversion["hosts_failed"] as? Int == 0 && run.conversion["hosts_reverted"] as? Int == 0)
+        // The canaries (one per site) first, alone; then the rest.
+        #expect(run.waves.count == 2, "\(run.waves)")
+        if run.waves.count == 2 {
+            #expect(Set(run.waves[0]["hosts"] as? [String] ?? []) == ["a1", "b1"])
+            #expect(Set(run.waves[1]["hosts"] as? [String] ?? []) == ["a2", "b2"])
+            let firstEnd = run.waves[0]["ended"] as? Double ?? 99, secondStart = run.waves[1]["started"] as? Double ?? 0
+            #expect(secondStart >= firstEnd + 1, "soak of 1 s between waves")
+            for w in run.waves { #expect(w["converted"] as? Int == 2 && w["failed"] as? Int == 0 && w["reverted"] as? Int == 0) }
+        }
+        // Conversions start only once the data is local: after the distribution.
+        let distribution = run.report["completion_seconds"] as? Double ?? 0
+        #expect((run.waves.first?["started"] as? Double ?? 0) >= distribution - 0.5)
+        #expect((run.conversion["total_seconds"] as? Double ?? 0) > distribution)
+        // Both bundles entered each site exactly once.
+        for (name, site) in run.report["sites"] as? [String: [String: Any]] ?? [:] {
+            #expect(site["chunk_copies_in"] as? Double == 1.0, "\(name): \(site)")
+        }
+    }
+
+    @Test func aCoordinatorKilledMidRolloutResumesItWithoutConvertingAnyHostTwice() throws {
+        let run = try runConvert(["--kill-coordinator-after", "1.5"])
+        #expect(run.status == 0, "\(run.output)")
+        let events = run.conversion["events"] as? [String] ?? []
+        #expect(events.contains { $0.contains("kill -9 the coordinator") }, "\(events)")
+        expectConverted(run, ["a1", "a2", "b1", "b2"])
+        for (name, h) in run.hosts {
+            // One operation each (attempt 1), and the boots of exactly one conversion:
+            // power on, the staging OS, the target.
+            #expect(h["attempt"] as? Int == 1, "\(name): \(h)")
+            #expect(h["boots"] as? Int == 3, "\(name): \(h)")
+        }
+    }
+
+    @Test func aHostFailingItsHealthCheckHaltsTheRolloutAndIsReverted() throws {
+        // b1 is b's canary; its target never gets healthy. The policy reverts failed hosts and
+        // allows no failure.
+        let run = try runConvert(["--fail-host", "b1"], policy: """
+            {"soakSeconds": 1, "maxUnavailablePerSite": "50%", "maxUnavailablePerRack": "50%", "onFailure": "revert",
+             "failureBudget": 0, "minHostsBeforeJudging": 1, "agentHealthTimeoutSeconds": 3, "agentHealthPollSeconds": 0.5,
+             "healthDeadlineSeconds": 120}
+            """)
+        #expect(run.status != 0, "a halted rollout is not a converted datacenter")
+        #expect(run.output.contains("not converted"), "\(run.output)")
+        #expect(run.conversion["status"] as? String == "halted", "\(run.conversion)")
+        #expect((run.conversion["halt_reason"] as? String ?? "").contains("b1"))
+        #expect(run.conversion["hosts_reverted"] as? Int == 1)
+        let b1 = run.hosts["b1"] ?? [:]
+        #expect(b1["phase"] as? String == "reverted", "\(b1)")
+        #expect(b1["os"] as? String == "Shoal Lab Alpha 1", "\(b1)")
+        #expect(b1["profile_ok"] as? Bool == true, "\(b1)")
+        expectConverted(run, ["a1"])
+        // Nothing after the halt: a2 and b2 were never ordered.
+        for name in ["a2", "b2"] {
+            #expect(run.hosts[name]?["phase"] as? String == "ready", "\(name): \(run.hosts[name] ?? [:])")
+            #expect(run.hosts[name]?["os"] as? String == "Shoal Lab Alpha 1")
+        }
+    }
+}
