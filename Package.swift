@@ -20,6 +20,7 @@ import PackageDescription
 //   ShoalHostDrivers – HostDriver implementations joining the agent to hosts: `lab` (LabHost disks,
 //                    real GPT/ext4/grub-editenv, bundles applied with BundleApplier), the lab power loop,
 //                    and `linux` (real devices: LinuxCommands through a runner, guarded by LinuxDiskGuard).
+//   ShoalRollout  – fleet rollouts: waves, ramps, per-site/rack caps, failure budget, halting (no I/O).
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -43,6 +44,7 @@ let package = Package(
         .library(name: "ShoalHostProfile", targets: ["ShoalHostProfile"]),
         .library(name: "ShoalHostLab", targets: ["ShoalHostLab"]),
         .library(name: "ShoalHostDrivers", targets: ["ShoalHostDrivers"]),
+        .library(name: "ShoalRollout", targets: ["ShoalRollout"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -84,6 +86,7 @@ let package = Package(
             name: "ShoalHostDrivers",
             dependencies: ["ShoalAgent", "ShoalHostProfile", "ShoalHostLab", "ShoalStorage", "ShoalBundle", "ShoalCrypto"]
         ),
+        .target(name: "ShoalRollout"),
         .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
@@ -122,6 +125,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ShoalAgentTests", dependencies: ["ShoalAgent", "ShoalCrypto"]),
+        .testTarget(name: "ShoalRolloutTests", dependencies: ["ShoalRollout"]),
         .testTarget(name: "ShoalHostProfileTests", dependencies: ["ShoalHostProfile", "ShoalCrypto"]),
         .testTarget(name: "ShoalHostLabTests", dependencies: ["ShoalHostLab", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(
