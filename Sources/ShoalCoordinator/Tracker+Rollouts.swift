@@ -196,6 +196,15 @@ extension Rollout {
         }
     }
 
+    /// Nothing more will happen without an operator: completed, aborted or halted, and no
+    /// operation in flight.
+    public var isSettled: Bool {
+        switch status {
+        case .running, .paused: return false
+        case .halted, .aborted, .completed: return !hosts.contains(where: \.inFlight)
+        }
+    }
+
     /// Whether the engine can still change it (new orders, or outcomes to reconcile).
     var needsAdvancing: Bool { isActive || hosts.contains { $0.phase == .reverting } }
 }

@@ -15,6 +15,12 @@ public enum LabFleet {
         public var baseImage: String
         public var baseBundle: String
         public var targetBundle: String
+
+        public init(baseImage: String, baseBundle: String, targetBundle: String) {
+            self.baseImage = baseImage
+            self.baseBundle = baseBundle
+            self.targetBundle = targetBundle
+        }
     }
 
     /// Builds the default images and bundles in `directory` (about 1 MB of bundles each).

@@ -105,10 +105,14 @@ struct LabRun: ParsableCommand {
                 let options = LabRunner.ConvertOptions(baseBundle: baseBundle, targetBundle: targetBundle, policy: labPolicy, failHosts: Set(failHost),
                                                        killCoordinatorAfter: killCoordinatorAfter, timeout: timeout)
                 let fleet = try runner.makeFleet(options)
+                // The rollout is created as soon as the bundles are published: each host becomes
+                // eligible for a wave the moment its own data is local.
+                var rolloutStart = 0.0
                 let result = try runner.run(bundlePaths: [fleet.images.baseBundle, fleet.images.targetBundle],
-                                            convert: .init(hostDirectory: { [work] in fleet.directory(work, $0) }))
+                                            convert: .init(hostDirectory: { [work] in fleet.directory(work, $0) },
+                                                           onDistributed: { rolloutStart = try runner.createRollout(fleet, options) }))
                 result.printTable()
-                let conversion = try runner.convert(fleet, options, distributionStart: Date(timeIntervalSince1970: result.startedAt))
+                let conversion = try runner.followRollout(fleet, options, started: rolloutStart)
                 conversion.printTable(origin: result.startedAt)
                 var json = result.json
                 json["conversion"] = conversion.json(origin: result.startedAt, distributionSeconds: result.completion)
@@ -305,6 +309,8 @@ final class LabRunner: @unchecked Sendable {
     /// image), and its packed store is where the swarm delivers the bundles.
     struct ConvertSetup {
         var hostDirectory: (String) -> String
+        /// Called once the bundles are published (the distribution is under way).
+        var onDistributed: () throws -> Void = {}
     }
 
     /// Distributes `bundlePaths` (the seed serves them all) to every host. Without `convert`, the
@@ -372,6 +378,7 @@ final class LabRunner: @unchecked Sendable {
             guard distribute.exitStatus == 0 else { throw CLIError(message: "distribute failed (see \(work)/distribute.log)") }
         }
         Terminal.note("distributing \(Format.bytes(bundleBytes)) (\(files.count) bundle\(files.count == 1 ? "" : "s"), \(totalChunks) chunks) to \(topology.hosts.count) hosts")
+        try convert?.onDistributed()
 
         var done: [String: Double] = [:]
         /// What each peer measured itself: from its first job for the bundle to the image staged.

@@ -59,6 +59,7 @@ extension LabRunner {
             images = try LabFleet.makeDefaultImages(in: imagesDir)
         }
         var nics: [String: LabFleet.NIC] = [:], before: [String: LabFleet.Identity] = [:]
+        try FileManager.default.createDirectory(atPath: work + "/hosts", withIntermediateDirectories: true)
         for (i, h) in topology.hosts.enumerated() {
             let nic = LabFleet.NIC.lab(index: i + 1, address: lab.address(of: h.name))
             let host = try LabFleet.createHost(at: work + "/hosts/" + h.name, name: h.name, baseImage: images.baseImage, nic: nic)
@@ -95,18 +96,25 @@ extension LabRunner {
         var reverted: Int { rollout.hosts.filter { $0.phase == .reverted }.count }
     }
 
-    /// Creates the rollout and follows it to its end; kills and restarts the coordinator once
-    /// when asked.
-    func convert(_ fleet: Fleet, _ options: ConvertOptions, distributionStart: Date) throws -> Conversion {
+    static let rolloutID = "lab-convert"
+
+    /// Creates the rollout of every host (as an operator would, with `shoal rollout create`).
+    /// Returns when it was created (Unix time).
+    func createRollout(_ fleet: Fleet, _ options: ConvertOptions) throws -> Double {
         let staging = try BundleFile(path: fleet.images.baseBundle).bundleID.hex
         let target = try BundleFile(path: fleet.images.targetBundle).bundleID.hex
         let policyPath = work + "/policy.json"
         try JSONEncoder().encode(options.policy).write(to: URL(fileURLWithPath: policyPath))
-        let id = "lab-convert"
         let started = Date().timeIntervalSince1970
-        _ = try operatorCommand(["rollout", "create", id, "--staging-bundle", staging, "--target-bundle", target, "--hosts", "all",
-                                 "--policy", policyPath, "--json"], output: "rollout-create")
-        Terminal.note("rollout \(id): converting \(topology.hosts.count) hosts in waves")
+        try operatorCommand(["rollout", "create", Self.rolloutID, "--staging-bundle", staging, "--target-bundle", target, "--hosts", "all",
+                             "--policy", policyPath, "--json"], output: "rollout-create")
+        Terminal.note("rollout \(Self.rolloutID): \(topology.hosts.count) hosts convert in waves as their data becomes local")
+        return started
+    }
+
+    /// Follows the rollout to its end; kills and restarts the coordinator once when asked.
+    func followRollout(_ fleet: Fleet, _ options: ConvertOptions, started: Double) throws -> Conversion {
+        let id = Self.rolloutID
         var events: [String] = []
         var killed = false
         var last: Rollout?
@@ -136,7 +144,7 @@ extension LabRunner {
                     if Terminal.isInteractive { Terminal.note(String(format: "%.1f s: ", now - started) + line) }
                     lastLine = line
                 }
-                if !r.isActive { break }
+                if r.isSettled { break }
             }
             usleep(500_000)
         }
@@ -155,7 +163,6 @@ extension LabRunner {
                                       attempt: h.attempt, boots: boots)
             }
         }
-        _ = distributionStart
         return Conversion(rollout: rollout, started: started, ended: ended, hosts: hosts, events: events)
     }
 
@@ -198,8 +205,9 @@ extension LabRunner.Conversion {
         if let why = rollout.haltReason { print("halted: \(why)") }
         print("wave  hosts  start (s)  end (s)  converted  failed  reverted")
         for w in rollout.waves {
-            print(String(format: "%-5d %-6d %-10.2f %-8@ %-10d %-7d %d", w.index, w.hosts.count, w.startedAt - origin,
-                         w.endedAt.map { String(format: "%.2f", $0 - origin) } ?? "-", w.converted, w.failed, w.reverted))
+            let end = w.endedAt.map { String(format: "%.2f", $0 - origin) } ?? "-"
+            print(String(format: "%-5d %-6d %-10.2f ", w.index, w.hosts.count, w.startedAt - origin)
+                  + end.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%-10d %-7d %d", w.converted, w.failed, w.reverted))
         }
         print("host      phase       os                    profile")
         for name in hosts.keys.sorted() {

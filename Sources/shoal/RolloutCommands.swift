@@ -153,7 +153,7 @@ struct RolloutStatusCommand: ParsableCommand {
                 while let r = list.first {
                     let line = rolloutSummary(r)
                     if line != last { Terminal.note(line); last = line }
-                    if !r.isActive { break }
+                    if r.isSettled { break }
                     Thread.sleep(forTimeInterval: 1)
                     list = try remote.rollouts(.rolloutStatus(id: id))
                 }
