@@ -30,6 +30,18 @@ public struct MaintenanceWindow: Codable, Hashable, Sendable {
         self.durationMinutes = durationMinutes
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case days, start, durationMinutes
+    }
+
+    /// `days` may be left out (every day).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        days = try c.decodeIfPresent([Weekday].self, forKey: .days) ?? []
+        start = try c.decode(String.self, forKey: .start)
+        durationMinutes = try c.decode(Int.self, forKey: .durationMinutes)
+    }
+
     /// Minutes after midnight of `start`, or nil when it is not `HH:MM` with HH 00–23, MM 00–59.
     public var startMinute: Int? {
         let parts = start.split(separator: ":", omittingEmptySubsequences: false)

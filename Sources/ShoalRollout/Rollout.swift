@@ -122,13 +122,18 @@ public struct Rollout: Codable, Hashable, Sendable {
     public var soakUntil: Double?
     /// `time message` lines, the last ``Rollout/maxEvents`` kept.
     public var events: [String]
+    /// Failures the operator accepted by resuming a halted rollout: the budget halts it again
+    /// only when the failure count goes beyond this.
+    public var acceptedFailures: Int
 
     public static let maxEvents = 200
 
     public init(
         spec: RolloutSpec, status: RolloutStatus, hosts: [RolloutHostState], waves: [Wave], createdAt: Double,
-        updatedAt: Double, haltReason: String? = nil, soakUntil: Double? = nil, events: [String] = []
+        updatedAt: Double, haltReason: String? = nil, soakUntil: Double? = nil, events: [String] = [],
+        acceptedFailures: Int = 0
     ) {
+        self.acceptedFailures = acceptedFailures
         self.spec = spec
         self.status = status
         self.hosts = hosts

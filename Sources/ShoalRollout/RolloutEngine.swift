@@ -92,18 +92,14 @@ public enum RolloutEngine {
         r.updatedAt = now
 
         // 1. Outcomes of the operations out on hosts.
-        var newFailures: [Int] = []
         var failedCanaries: [Int] = []
         for i in r.hosts.indices where r.hosts[i].inFlight {
             let h = r.hosts[i]
             let reported = facts[h.host]?.operation.flatMap { $0.id == h.operationID ? $0 : nil }
             if let op = reported, op.status != .running {
-                let wasFailure = h.countsAsFailure
                 reconcile(&r, i, op, now: now)
-                if r.hosts[i].countsAsFailure && !wasFailure { newFailures.append(i) }
                 if h.phase == .running && r.hosts[i].lastOutcome == .failed && h.canary { failedCanaries.append(i) }
             } else if let at = h.orderedAt, now >= at + p.healthDeadlineSeconds {
-                let wasFailure = h.countsAsFailure
                 let what = h.phase == .reverting ? "revert: " : ""
                 r.hosts[i].phase = .failed
                 if h.phase == .running { r.hosts[i].lastOutcome = .failed }
@@ -111,7 +107,6 @@ public enum RolloutEngine {
                 r.hosts[i].leftIn = nil
                 r.hosts[i].message = "\(what)no outcome within \(formatSeconds(p.healthDeadlineSeconds)) of the order"
                 r.log(now, "host \(h.host) failed: \(r.hosts[i].message!)")
-                if !wasFailure { newFailures.append(i) }
                 if h.phase == .running && h.canary { failedCanaries.append(i) }
             }
         }
@@ -145,18 +140,17 @@ public enum RolloutEngine {
             }
         }
 
-        // 4. Halt on a failed canary or on failures beyond the budget (judged when failures happen).
-        if (r.status == .running || r.status == .paused) && !newFailures.isEmpty {
+        // 4. Halt on a failed canary, or on failures beyond the budget. Failures the operator
+        //    accepted by resuming a halted rollout do not halt it again; one more does.
+        if r.status == .running || r.status == .paused {
             if let i = failedCanaries.first {
                 let h = r.hosts[i]
                 halt(&r, now, "canary \(h.host) of site \(h.site) failed: \(h.message ?? "no message")")
             } else {
-                var finished = 0, failures = 0
-                for h in r.hosts {
-                    if h.countsAsFinished { finished += 1 }
-                    if h.countsAsFailure { failures += 1 }
-                }
-                if finished >= p.minHostsBeforeJudging && exceeds(failures, of: finished, budget: p.failureBudget) {
+                let (finished, failures) = tally(r)
+                if finished >= p.minHostsBeforeJudging && failures > r.acceptedFailures
+                    && exceeds(failures, of: finished, budget: p.failureBudget)
+                {
                     halt(&r, now, "failures exceed the budget: \(failures) of \(finished) finished host(s) failed (budget \(p.failureBudget))")
                 }
             }
@@ -278,6 +272,16 @@ public enum RolloutEngine {
         }
     }
 
+    /// Hosts finished and hosts failed, as the failure budget counts them.
+    static func tally(_ r: Rollout) -> (finished: Int, failures: Int) {
+        var finished = 0, failures = 0
+        for h in r.hosts {
+            if h.countsAsFinished { finished += 1 }
+            if h.countsAsFailure { failures += 1 }
+        }
+        return (finished, failures)
+    }
+
     private static func halt(_ r: inout Rollout, _ now: Double, _ reason: String) {
         r.status = .halted
         r.haltReason = reason
@@ -303,6 +307,7 @@ public enum RolloutEngine {
     public static func resume(_ r: inout Rollout, now: Double) throws(RolloutError) {
         guard r.status == .paused || r.status == .halted else { throw .wrongStatus(action: "resume", status: r.status) }
         r.log(now, r.status == .halted ? "resumed (halt accepted: \(r.haltReason ?? ""))" : "resumed")
+        if r.status == .halted { r.acceptedFailures = tally(r).failures }
         r.status = .running
         r.haltReason = nil
         r.updatedAt = now
@@ -341,6 +346,7 @@ public enum RolloutEngine {
             let h = r.hosts[i]
             r.hosts[i] = RolloutHostState(host: h.host, site: h.site, rack: h.rack, phase: .ready, attempt: h.attempt + 1, reverts: h.reverts)
         }
+        r.acceptedFailures = min(r.acceptedFailures, tally(r).failures)
         if r.status == .halted || r.status == .completed {
             r.status = .running
             r.haltReason = nil

@@ -113,6 +113,23 @@ struct OutcomeTests {
         #expect(f.r.status == .completed)
     }
 
+    @Test func revertOnFailureAlsoAfterAbort() throws {
+        var f = try oneWave(2, minHosts: 100) { $0.onFailure = .revert }
+        try RolloutEngine.abort(&f.r, now: f.now)
+        f.report("a1", .failed, leftIn: "staging")
+        f.report("a2", .succeeded, leftIn: "target")
+        #expect(f.advance().map(\.operationID) == ["R-a1-revert-1"])
+        #expect(f.r.status == .aborted)
+    }
+
+    @Test func aTimedOutCanaryHalts() throws {
+        var f = try Fleet(makeSpec(makeHosts(sites: ["a"], perSite: 3)) { $0.healthDeadlineSeconds = 60 })
+        #expect(f.advance().map(\.host) == ["a1"])
+        f.advance(after: 60)
+        #expect(f.r.status == .halted)
+        #expect(f.r.haltReason == "canary a1 of site a failed: no outcome within 60 s of the order")
+    }
+
     @Test func maintenanceFailuresAreNotReverted() throws {
         var spec = makeSpec(makeHosts(sites: ["a"], perSite: 1)) { open(&$0); $0.onFailure = .revert }
         spec.kind = .maintenance

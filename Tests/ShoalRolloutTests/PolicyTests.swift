@@ -29,6 +29,11 @@ struct PolicyTests {
         #expect(p == expected)
     }
 
+    @Test func windowDaysMayBeLeftOut() throws {
+        let p = try decode(#"{"windows": [{"start": "01:30", "durationMinutes": 30}]}"#)
+        #expect(p.windows == [MaintenanceWindow(days: [], start: "01:30", durationMinutes: 30)])
+    }
+
     @Test func roundTrip() throws {
         var p = RolloutPolicy()
         p.waveScope = .fleet
