@@ -159,8 +159,9 @@ public struct LabDriver: HostDriver {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// A lab fault (`shoal lab run --convert --fail-host`): while this file exists, the host's
-    /// health check fails as a real target that never comes up right would.
+    /// A lab fault (`shoal lab run --convert --fail-host`): while this file names the bundle whose
+    /// image the original disk holds, the host's health check fails, as a target that never comes
+    /// up right would (a revert to another bundle is healthy again).
     public static func unhealthyFaultPath(_ host: LabHost) -> String { host.directory + "/fault-unhealthy" }
 
     /// Next to the disks: what the staging partition holds is part of the host, not of its state.
@@ -253,11 +254,12 @@ public struct LabDriver: HostDriver {
         guard Self.entry(of: booted) == .original else {
             return HealthReport(healthy: false, detail: "the host runs \(booted.entry) (partition \(booted.partition)), not the original disk")
         }
-        if FileManager.default.fileExists(atPath: Self.unhealthyFaultPath(host)) {
-            return HealthReport(healthy: false, detail: "lab fault: this host was made to fail its health check (\(Self.unhealthyFaultPath(host)))")
+        let state = loadState()
+        if let data = FileManager.default.contents(atPath: Self.unhealthyFaultPath(host)),
+           String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == state.originalBundle {
+            return HealthReport(healthy: false, detail: "lab fault: the image of bundle \(state.originalBundle!.prefix(12)) was made to fail its health check on this host")
         }
         let fs = try filesystem(.original)
-        let state = loadState()
         let release = try fs.osReleaseText()
         guard let expected = state.originalOSRelease, release == expected else {
             return HealthReport(healthy: false, detail: "/etc/os-release is not the one of the image written (\(OSRelease(parsing: release)))")

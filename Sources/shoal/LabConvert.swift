@@ -64,7 +64,8 @@ extension LabRunner {
             let nic = LabFleet.NIC.lab(index: i + 1, address: lab.address(of: h.name))
             let host = try LabFleet.createHost(at: work + "/hosts/" + h.name, name: h.name, baseImage: images.baseImage, nic: nic)
             if options.failHosts.contains(h.name) {
-                FileManager.default.createFile(atPath: LabDriver.unhealthyFaultPath(host), contents: Data("lab fault\n".utf8))
+                let target = try BundleFile(path: images.targetBundle).bundleID.hex
+                FileManager.default.createFile(atPath: LabDriver.unhealthyFaultPath(host), contents: Data((target + "\n").utf8))
             }
             nics[h.name] = nic
             before[h.name] = try LabFleet.identity(of: host, nic: nic)
