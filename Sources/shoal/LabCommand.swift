@@ -254,7 +254,7 @@ final class LabRunner: @unchecked Sendable {
         try FileManager.default.copyItem(atPath: resolvedTopologyPath(), toPath: topologyPath)
         _ = try lab.spawn(in: origin, executable: shoal, arguments: [
             "coordinator", "--topology", topologyPath, "--listen", coordinatorAddress, "--tls", tlsDir("coordinator"),
-            "--state", work + "/coordinator.json", "--live-timeout", "5",
+            "--state", work + "/coordinator.db", "--live-timeout", "5",
         ] + (lab.mode == .loopback ? ["--enforce-link-rates"] : []), environment: nil, stdout: work + "/coordinator.log", stderr: work + "/coordinator.log")
         usleep(300_000)
         let seedName = topology.origin.seeds.first ?? "seed"
