@@ -15,6 +15,15 @@ public struct Tracker: Sendable {
         public var seedHost: String
         public var targets: [String]
         public var publishedAt: Double
+
+        public init(bundleID: String, manifest: String, chunkCount: Int, seedHost: String, targets: [String], publishedAt: Double) {
+            self.bundleID = bundleID
+            self.manifest = manifest
+            self.chunkCount = chunkCount
+            self.seedHost = seedHost
+            self.targets = targets
+            self.publishedAt = publishedAt
+        }
     }
 
     public struct HostRecord: Codable, Hashable, Sendable {
@@ -27,6 +36,18 @@ public struct Tracker: Sendable {
         public var progress: [String: BundleProgress] = [:]
         /// The host agent's operation as the host last reported it.
         public var operation: OperationProgress?
+
+        public init(host: String, site: String, role: String, address: String? = nil, port: Int? = nil, lastSeen: Double? = nil,
+                    progress: [String: BundleProgress] = [:], operation: OperationProgress? = nil) {
+            self.host = host
+            self.site = site
+            self.role = role
+            self.address = address
+            self.port = port
+            self.lastSeen = lastSeen
+            self.progress = progress
+            self.operation = operation
+        }
     }
 
     /// An operator's order for one host, kept until the host reports its id.
@@ -34,6 +55,12 @@ public struct Tracker: Sendable {
         public var order: OperationOrder
         public var orderedBy: String
         public var orderedAt: Double
+
+        public init(order: OperationOrder, orderedBy: String, orderedAt: Double) {
+            self.order = order
+            self.orderedBy = orderedBy
+            self.orderedAt = orderedAt
+        }
     }
 
     /// What survives a restart (kept by a `CoordinatorStore`; older coordinators wrote it as one
@@ -133,6 +160,11 @@ public struct Tracker: Sendable {
     public struct Epoch: Codable, Hashable, Sendable {
         public var fingerprint: String
         public var number: Int
+
+        public init(fingerprint: String, number: Int) {
+            self.fingerprint = fingerprint
+            self.number = number
+        }
     }
 
     public let topology: Topology
