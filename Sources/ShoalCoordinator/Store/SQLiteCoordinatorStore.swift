@@ -269,12 +269,14 @@ extension SQLiteCoordinatorStore {
             guard rename(importing, path) == 0 else { throw CoordinatorStoreError("cannot rename \(importing) to \(path): errno \(errno)") }
             log("finished importing \(imported) into the SQLite database \(path)")
         }
-        guard let data = fm.contents(atPath: path), let first = data.first(where: { !(" \t\r\n" as String).utf8.contains($0) }),
-              first == UInt8(ascii: "{") else {
+        let handle = FileHandle(forReadingAtPath: path)
+        let head = (try? handle?.read(upToCount: 4096)) ?? nil
+        try? handle?.close()
+        guard let head, head.first(where: { !(" \t\r\n" as String).utf8.contains($0) }) == UInt8(ascii: "{") else {
             return try SQLiteCoordinatorStore(path: path)
         }
         let state: Tracker.State
-        do { state = try JSONDecoder().decode(Tracker.State.self, from: data) } catch {
+        do { state = try JSONDecoder().decode(Tracker.State.self, from: try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
             throw CoordinatorStoreError("\(path) looks like an old JSON state file but does not decode (\(error)); not touching it")
         }
         if fm.fileExists(atPath: imported) {
