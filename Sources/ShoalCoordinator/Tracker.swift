@@ -177,8 +177,16 @@ public struct Tracker: Sendable {
     /// Hand out the links' own rates as caps too (the loopback lab, where nothing else shapes).
     public var enforceLinkRates: Bool
 
+    /// Host name → site, seeds in the origin (`Topology.host(named:)` is a scan of the fleet, and
+    /// `jobs(for:)` needs the site of every target of a bundle on every announce).
+    private let siteIndex: [String: String]
+
     public init(topology: Topology, state: State = State(), liveTimeout: Double = 10, enforceLinkRates: Bool = false) {
         self.topology = topology
+        var index: [String: String] = [:]
+        for h in topology.hosts where index[h.name] == nil { index[h.name] = h.site }  // the first wins, as in host(named:)
+        for s in topology.origin.seeds { index[s] = topology.origin.name }
+        self.siteIndex = index
         self.state = state
         self.liveTimeout = liveTimeout
         self.enforceLinkRates = enforceLinkRates
@@ -214,10 +222,7 @@ public struct Tracker: Sendable {
     }
 
     /// The site a name belongs to in the topology (seeds belong to the origin).
-    public func site(of host: String) -> String? {
-        if topology.origin.seeds.contains(host) { return topology.origin.name }
-        return topology.host(named: host)?.site
-    }
+    public func site(of host: String) -> String? { siteIndex[host] }
 
     /// Handles one request from an authenticated peer.
     /// - Parameters:
@@ -363,7 +368,8 @@ public struct Tracker: Sendable {
             var sites: [String: [String]] = [:]
             for t in bundle.targets { sites[site(of: t) ?? "?", default: []].append(t) }
             for k in sites.keys { sites[k]!.sort() }
-            let down = bundle.targets.filter { !liveTargets.contains($0) }.sorted()
+            let live = Set(liveTargets)
+            let down = bundle.targets.filter { !live.contains($0) }.sorted()
             let fingerprint = down.joined(separator: ",")
             var epoch = state.epochs[id] ?? Epoch(fingerprint: fingerprint, number: 1)
             if epoch.fingerprint != fingerprint { epoch = Epoch(fingerprint: fingerprint, number: epoch.number + 1) }
