@@ -38,7 +38,7 @@ struct StoreBenchmarkTests {
         let topology = Self.topology()
         let ids = Self.identities(topology)
         let n = ids.count
-        var join: [Double] = [], steadyEach: [Double] = [], steadyBatched: [Double] = [], withBundle: [Double] = [], json: [Double] = []
+        var join: [Double] = [], noStore: [Double] = [], steadyEach: [Double] = [], steadyBatched: [Double] = [], withBundle: [Double] = [], json: [Double] = []
         var size: UInt64 = 0
         let bundleAnnounces = 1000
         for run in 0..<3 {
@@ -55,6 +55,15 @@ struct StoreBenchmarkTests {
                 try store.save(t.takeChanges(), of: t.state)
             }
             join.append(Double(n) / (clock.now - t0).seconds)
+
+            // The tracker alone, for reference: re-announces, changes taken, nothing saved.
+            t0 = clock.now
+            for (i, id) in ids.enumerated() {
+                announce(&t, id, i, now: 1500)
+                _ = t.takeChanges()
+            }
+            noStore.append(Double(n) / (clock.now - t0).seconds)
+            try store.save(Tracker.Changes.everything(in: t.state), of: t.state)
 
             // 2. Re-announces that only move lastSeen, each saved at once (the worst case).
             t0 = clock.now
@@ -98,13 +107,14 @@ struct StoreBenchmarkTests {
             #expect(try store.load() == t.state)
             try store.close()
             size = (try FileManager.default.attributesOfItem(atPath: dir.file("c.db"))[.size] as? NSNumber)?.uint64Value ?? 0
-            print("store bench run \(run + 1): join \(Int(join.last!))/s, lastSeen each \(Int(steadyEach.last!))/s, "
+            print("store bench run \(run + 1): join \(Int(join.last!))/s, tracker alone \(Int(noStore.last!))/s, lastSeen each \(Int(steadyEach.last!))/s, "
                   + "lastSeen batched \(Int(steadyBatched.last!))/s, with a 10k-target bundle \(Int(withBundle.last!))/s, "
                   + "JSON whole-state save \(String(format: "%.1f", json.last!)) ms (\(data.count) bytes), database \(size) bytes")
         }
         print("""
             store bench (\(n) hosts, median of 3): \
             new-host announces saved one by one \(Int(median(join)))/s; \
+            announces through the tracker alone, no store \(Int(median(noStore)))/s; \
             lastSeen-only announces saved one by one \(Int(median(steadyEach)))/s; \
             lastSeen-only announces flushed in one transaction \(Int(median(steadyBatched)))/s; \
             progress announces with one bundle targeting all hosts, saved one by one \(Int(median(withBundle)))/s; \
