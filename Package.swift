@@ -11,7 +11,8 @@ import PackageDescription
 //   ShoalTLS      – fleet CA, host certificates, TLS 1.3 with mutual auth over memory BIOs (NIO handler).
 //   ShoalSwarm    – the swarm's scheduling core: WAN plan (one copy per site), piece picker (no I/O).
 //   ShoalNet      – NIO plumbing shared by nodes: framing handlers, the control-protocol client.
-//   ShoalCoordinator – the tracker: registry of hosts and bundles, jobs and WAN plans (control server).
+//   ShoalCoordinator – the tracker: registry of hosts and bundles, jobs and WAN plans (control server),
+//                    and its store (SQLite through GRDB; `CoordinatorStore` leaves room for another backend).
 //   ShoalPeer     – the peer/seed daemon: connections, picker, chunk store, staging.
 //   ShoalLab      – the emulated datacenter: namespaces, bridges, HTB-shaped links, lab processes.
 //   ShoalAgent    – the host agent's conversion state machine: steps, persisted state, driver interface (no I/O).
@@ -50,6 +51,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(
@@ -74,7 +76,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .target(name: "ShoalCoordinator", dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire", "ShoalRollout"]),
+        .target(
+            name: "ShoalCoordinator",
+            dependencies: ["ShoalNet", "ShoalTopology", "ShoalBundle", "ShoalTLS", "ShoalWire", "ShoalRollout", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .target(
             name: "ShoalPeer",
             dependencies: ["ShoalNet", "ShoalSwarm", "ShoalStorage", "ShoalBundle", "ShoalTLS", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalHostLab"]
@@ -112,7 +117,8 @@ let package = Package(
         .testTarget(
             name: "ShoalCoordinatorTests",
             dependencies: [
-                "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet", "ShoalRollout",
+                "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet", "ShoalTestKit", "ShoalRollout",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

@@ -8,33 +8,54 @@ import ShoalWire
 
 /// The coordinator's control server: mutually authenticated TLS, one JSON request per frame.
 ///
-/// State lives in a `Tracker` behind a lock and is saved to `statePath` (atomically: write a
-/// temporary file, fsync, rename) after every change, so a killed coordinator restarts where it was.
+/// State lives in a `Tracker` behind a lock. After each request the server takes the tracker's
+/// `Changes` and hands them to its `CoordinatorStore` (SQLite by default), which writes only those
+/// rows, in one transaction:
+/// - anything beyond hosts' `lastSeen` (a bundle, an order, a ban, an epoch, a new host, a host's
+///   address, progress or operation, a document) is saved BEFORE the answer is sent, so a client
+///   that got an answer can rely on it surviving a kill -9 of the coordinator;
+/// - announces that only move `lastSeen` are collected and saved at most every
+///   `lastSeenFlushInterval` seconds (with the next save of any kind, and on `stop()`): after a
+///   crash a host looks as recently seen as a few seconds earlier, and its next announce fixes that.
+/// A save that fails is kept pending (retried with the next save) and the request that needed it
+/// is answered `.refused`, never acknowledged.
 public final class CoordinatorServer: @unchecked Sendable {
-    // Invariant: `tracker` is only touched with `lock` held.
+    // Invariant: `tracker`, `store`, `pending`, `lastFlush` and `watchers` are only touched with
+    // `lock` held. Saves run under the lock too: the store reads the rows from the live state, no
+    // copy of the fleet is made.
     private let lock = NSLock()
     private var tracker: Tracker
-    private let statePath: String?
+    private var store: (any CoordinatorStore)?
     private let tls: TLSContext
     private let group: any EventLoopGroup
     private var channel: (any Channel)?
     private let clock: @Sendable () -> Double
+    private let lastSeenFlushInterval: Double
+    /// Changes recorded but not saved yet (lastSeen-only ones, or a failed save's).
+    private var pending = Tracker.Changes()
+    private var lastFlush: Double = 0
 
-    public init(topology: Topology, tls: TLSContext, statePath: String?, group: any EventLoopGroup, liveTimeout: Double = 10,
-                enforceLinkRates: Bool = false, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
-        var state = Tracker.State()
-        if let statePath, let data = FileManager.default.contents(atPath: statePath) {
-            do {
-                state = try JSONDecoder().decode(Tracker.State.self, from: data)
-            } catch {
-                throw ControlClient.Failure("cannot read the state file \(statePath): \(error)")
-            }
-        }
+    public init(topology: Topology, tls: TLSContext, store: (any CoordinatorStore)?, group: any EventLoopGroup, liveTimeout: Double = 10,
+                enforceLinkRates: Bool = false, lastSeenFlushInterval: Double = 5,
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
+        let state = try store?.load() ?? Tracker.State()
         self.tracker = Tracker(topology: topology, state: state, liveTimeout: liveTimeout, enforceLinkRates: enforceLinkRates)
-        self.statePath = statePath
+        self.store = store
         self.tls = tls
         self.group = group
         self.clock = clock
+        self.lastSeenFlushInterval = lastSeenFlushInterval
+    }
+
+    /// The server over a SQLite database at `statePath` (none: nothing survives a restart). A JSON
+    /// state file of an older coordinator at that path is imported (see
+    /// `SQLiteCoordinatorStore.open(path:log:)`); `log` gets the one line saying so.
+    public convenience init(topology: Topology, tls: TLSContext, statePath: String?, group: any EventLoopGroup, liveTimeout: Double = 10,
+                            enforceLinkRates: Bool = false, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                            log: (String) -> Void = { FileHandle.standardError.write(Data("coordinator: \($0)\n".utf8)) }) throws {
+        let store = try statePath.map { try SQLiteCoordinatorStore.open(path: $0, log: log) }
+        try self.init(topology: topology, tls: tls, store: store, group: group, liveTimeout: liveTimeout,
+                      enforceLinkRates: enforceLinkRates, clock: clock)
     }
 
     /// Binds and starts serving. Returns the bound address.
@@ -61,25 +82,21 @@ public final class CoordinatorServer: @unchecked Sendable {
         return channel.localAddress!
     }
 
+    /// Stops listening, saves what is pending and closes the store.
     public func stop() {
         rolloutTimer?.cancel()
         try? channel?.close().wait()
-    }
-
-    private var rolloutTimer: RepeatedTask?
-    /// How often rollouts are advanced (seconds).
-    public var rolloutInterval: Double = 0.5
-
-    /// One engine step for every active rollout; saves and wakes held announces when orders changed.
-    func advanceRollouts() {
-        let now = clock()
-        let (changed, state) = lock.withLock { () -> (Bool, Tracker.State?) in
-            let changed = tracker.advanceRollouts(now: now)
-            return (changed, changed ? tracker.state : nil)
+        lock.withLock {
+            guard let store else { return }
+            do {
+                if !pending.isEmpty { try store.save(pending, of: tracker.state) }
+                pending = Tracker.Changes()
+                try store.close()
+            } catch {
+                Self.report("cannot save state on stop: \(error)")
+            }
+            self.store = nil
         }
-        guard changed, let state else { return }
-        save(state, now: now)
-        for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }
     }
 
     public var snapshot: Tracker.State { lock.withLock { tracker.state } }
@@ -94,50 +111,77 @@ public final class CoordinatorServer: @unchecked Sendable {
     /// re-checked or released).
     func currentAnswer(for host: String) -> ControlResponse {
         let now = clock()
-        return lock.withLock { tracker.jobsAnswer(for: host, now: now) }
+        return lock.withLock {
+            let answer = tracker.jobsAnswer(for: host, now: now)
+            // An epoch may move here (a target went silent); saved before the answer goes out.
+            do { _ = try persist(tracker.takeChanges(), now: now) } catch { Self.report("cannot save state: \(error)") }
+            return answer
+        }
     }
 
     func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?) -> ControlResponse {
         let now = clock()
-        let (response, state, changed) = lock.withLock { () -> (ControlResponse, Tracker.State, Bool) in
-            let before = tracker.state
-            let response = tracker.handle(request, from: identity, remoteAddress: remoteAddress, now: now)
-            // Announces change lastSeen every time; persist those at most every few seconds.
-            // A request writes only its own host's record and never removes one, so a new host
-            // shows in the count and a new operation report in that one record (no pass over all
-            // hosts on every announce).
-            let structural = before.bundles != tracker.state.bundles || before.banned != tracker.state.banned
-                || before.epochs != tracker.state.epochs || before.hosts.count != tracker.state.hosts.count
-                || before.orders != tracker.state.orders || before.rollouts != tracker.state.rollouts
-                || before.hosts[identity.host]?.operation != tracker.state.hosts[identity.host]?.operation
-            return (response, tracker.state, structural || now - lastSave >= 5)
+        let (response, recheck) = lock.withLock { () -> (ControlResponse, Bool) in
+            let hostsBefore = tracker.state.hosts.count
+            let operationBefore = tracker.state.hosts[identity.host]?.operation
+            var response = tracker.handle(request, from: identity, remoteAddress: remoteAddress, now: now)
+            let changes = tracker.takeChanges()
+            // Held announces may have news when bundles, bans, epochs or orders changed, a host
+            // joined, a host's operation moved, or (every few seconds, with the lastSeen flush)
+            // hosts went silent.
+            let structural = !changes.bundles.isEmpty || !changes.bans.isEmpty || !changes.epochs.isEmpty || !changes.orders.isEmpty
+                || hostsBefore != tracker.state.hosts.count || operationBefore != tracker.state.hosts[identity.host]?.operation
+            var flushed = false
+            do {
+                flushed = try persist(changes, now: now)
+            } catch {
+                Self.report("cannot save state: \(error)")
+                if !changes.isOnlyLastSeen { response = .refused("the coordinator could not save this change (\(error)); try again") }
+            }
+            return (response, structural || flushed)
         }
-        if changed { save(state, now: now) }
-        if changed || { if case .publish = request { return true }; if case .orderOperation = request { return true }; return false }() {
-            // Bundles, hosts, bans, epochs or orders changed: held announces may have news (a
-            // new order releases its host's held announce at once).
+        if recheck || { if case .publish = request { return true }; if case .orderOperation = request { return true }; return false }() {
+            // A new order releases its host's held announce at once.
             for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }
         }
         return response
     }
 
-    private var lastSave: Double = 0
+    /// Saves `changes` now unless they only move `lastSeen` and the last flush is recent; then
+    /// they wait in `pending`. Returns whether this was a timed flush. Call with `lock` held.
+    private var rolloutTimer: RepeatedTask?
+    /// How often rollouts are advanced (seconds).
+    public var rolloutInterval: Double = 0.5
 
-    private func save(_ state: Tracker.State, now: Double) {
-        guard let statePath else { return }
-        lock.withLock { lastSave = now }
-        do {
-            let data = try JSONEncoder().encode(state)
-            let tmp = statePath + ".tmp"
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { return }
-            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            fsync(fd)
-            close(fd)
-            rename(tmp, statePath)
-        } catch {
-            FileHandle.standardError.write(Data("coordinator: cannot save state: \(error)\n".utf8))
+    /// One engine step for every rollout that can still change. Its orders and the rollout are
+    /// saved before any host can see them (held announces are rechecked only after the save).
+    func advanceRollouts() {
+        let now = clock()
+        let changed = lock.withLock { () -> Bool in
+            guard tracker.advanceRollouts(now: now) else { return false }
+            do {
+                _ = try persist(tracker.takeChanges(), now: now)
+            } catch {
+                Self.report("cannot save state: \(error)")
+                return false
+            }
+            return true
         }
+        if changed { for w in lock.withLock({ Array(watchers.values) }) { w.recheck() } }
+    }
+
+    private func persist(_ changes: Tracker.Changes, now: Double) throws -> Bool {
+        pending.formUnion(changes)
+        let due = now - lastFlush >= lastSeenFlushInterval
+        guard due || !changes.isOnlyLastSeen else { return false }
+        lastFlush = now
+        if let store, !pending.isEmpty { try store.save(pending, of: tracker.state) }
+        pending = Tracker.Changes()
+        return due
+    }
+
+    private static func report(_ line: String) {
+        FileHandle.standardError.write(Data("coordinator: \(line)\n".utf8))
     }
 }
 

@@ -63,22 +63,20 @@ extension Tracker {
         case .rolloutCreate(let r):
             do {
                 let spec = try rolloutSpec(r)
-                if let existing = state.rollouts?[r.id] {
+                if let existing = rollouts[r.id] {
                     // Creating the same rollout again is harmless (a retried command).
                     if existing.spec == spec { return .rollouts([existing]) }
                     return .refused("rollout \(r.id) exists with another spec; choose a new id")
                 }
                 let busy = Set(spec.hosts.map(\.name))
-                for other in (state.rollouts ?? [:]).values where other.isActive {
+                for other in rollouts.values where other.isActive {
                     if let clash = other.spec.hosts.first(where: { busy.contains($0.name) }) {
                         return .refused("host \(clash.name) is in rollout \(other.spec.id), which is \(other.status.rawValue); abort it or wait for it")
                     }
                 }
                 var rollout = try RolloutEngine.create(spec, now: now)
                 placeOrders(RolloutEngine.advance(&rollout, facts: rolloutFacts(spec, now: now), now: now), now: now)
-                var all = state.rollouts ?? [:]
-                all[r.id] = rollout
-                state.rollouts = all
+                store(rollout)
                 return .rollouts([rollout])
             } catch {
                 return .refused("\(error)")
@@ -93,14 +91,13 @@ extension Tracker {
                 return .refused("\(error)")
             }
         case .rolloutStatus(let id):
-            let all = state.rollouts ?? [:]
             if let id {
-                guard let r = all[id] else { return .refused("no rollout \(id)") }
+                guard let r = rollouts[id] else { return .refused("no rollout \(id)") }
                 return .rollouts([r])
             }
-            return .rollouts(all.values.sorted { $0.createdAt < $1.createdAt })
+            return .rollouts(rollouts.values.sorted { $0.createdAt < $1.createdAt })
         case .rolloutControl(let id, let action, let hosts):
-            guard var rollout = state.rollouts?[id] else { return .refused("no rollout \(id)") }
+            guard var rollout = rollouts[id] else { return .refused("no rollout \(id)") }
             do {
                 switch action {
                 case .pause: try RolloutEngine.pause(&rollout, now: now)
@@ -115,7 +112,7 @@ extension Tracker {
                 return .refused("\(error)")
             }
             placeOrders(RolloutEngine.advance(&rollout, facts: rolloutFacts(rollout.spec, now: now), now: now), now: now)
-            state.rollouts?[id] = rollout
+            store(rollout)
             return .rollouts([rollout])
         default:
             return .refused("not a rollout request")
@@ -125,10 +122,10 @@ extension Tracker {
     /// One engine step for every rollout that still has something to do. Returns whether
     /// anything changed (then the caller saves and rechecks held announces).
     public mutating func advanceRollouts(now: Double) -> Bool {
-        guard let all = state.rollouts, !all.isEmpty else { return false }
+        guard !rollouts.isEmpty else { return false }
         var changed = false
-        for id in all.keys.sorted() {
-            guard var rollout = all[id], rollout.needsAdvancing else { continue }
+        for id in rollouts.keys.sorted() {
+            guard var rollout = rollouts[id], rollout.needsAdvancing else { continue }
             let before = rollout
             let orders = RolloutEngine.advance(&rollout, facts: rolloutFacts(rollout.spec, now: now), now: now)
             if placeOrders(orders, now: now) { changed = true }
@@ -137,7 +134,7 @@ extension Tracker {
             a.updatedAt = 0
             b.updatedAt = 0
             if a != b {
-                state.rollouts?[id] = rollout
+                store(rollout)
                 changed = true
             }
         }
@@ -165,9 +162,21 @@ extension Tracker {
             var all = state.orders ?? [:]
             all[o.host] = OrderRecord(order: order, orderedBy: "rollout", orderedAt: now)
             state.orders = all
+            changes.orders.insert(o.host)
             changed = true
         }
         return changed
+    }
+}
+
+extension Tracker {
+    /// Keeps `rollout` and records it for the store (as its JSON document).
+    mutating func store(_ rollout: Rollout) {
+        rollouts[rollout.spec.id] = rollout
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let body = try? encoder.encode(rollout) else { return }
+        saveDocument(kind: Self.rolloutDocumentKind, id: rollout.spec.id, body: body)
     }
 }
 

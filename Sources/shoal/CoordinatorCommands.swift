@@ -26,8 +26,11 @@ struct CoordinatorCommand: ParsableCommand {
         discussion: """
             Hosts (peers and seeds) connect with mutually authenticated TLS 1.3 using certificates \
             from the fleet CA; a host must be in the topology, in the site its certificate names. \
-            State (published bundles, hosts, progress, bans) is saved to --state after each change \
-            and read back on start, so a restarted coordinator continues where it was.
+            State (published bundles, hosts, progress, bans, epochs, orders) is kept in the SQLite \
+            database --state: every change an answer depends on is committed before the answer is \
+            sent (hosts' last-seen times at most every 5 s), and read back on start, so a \
+            coordinator killed at any moment continues where it was. A JSON state file of an older \
+            coordinator at that path is imported once (the old file is kept as PATH.imported.json).
 
             Traffic caps: the operator's limits in the topology (origin uplink_limit; per site \
             wan_limit / wan_limit_up / wan_limit_down and host_limit; per host limit) are handed to \
@@ -39,7 +42,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Topology file (YAML; see topology/README.md).") var topology: String
     @Option(help: "Address to listen on, HOST:PORT.") var listen = "0.0.0.0:7700"
     @Option(help: "TLS directory with the coordinator's certificate (role coordinator).") var tls: String
-    @Option(help: "State file (JSON), kept across restarts.") var state: String
+    @Option(help: ArgumentHelp("State database (SQLite, created if missing), kept across restarts; an old JSON state file there is imported.", valueName: "PATH"))
+    var state: String
     @Option(help: "Seconds without an announce after which a host counts as dead.") var liveTimeout: Double = 10
     @Flag(help: "Also cap every host at its topology link rates (for loopback labs, where nothing else shapes).")
     var enforceLinkRates = false
@@ -59,7 +63,7 @@ struct CoordinatorCommand: ParsableCommand {
             let server: CoordinatorServer
             do {
                 server = try CoordinatorServer(topology: topo, tls: context, statePath: state, group: group, liveTimeout: liveTimeout,
-                                                enforceLinkRates: enforceLinkRates)
+                                                enforceLinkRates: enforceLinkRates, log: { Terminal.note($0) })
             } catch { throw CLIError(message: "\(error)") }
             let bound = try server.start(host: host, port: port)
             Terminal.note("coordinator listening on \(bound) (\(topo.hosts.count) hosts in \(topo.sites.count) sites; state \(state)\(topo.hasLimits ? "; operator traffic caps set" : "")\(enforceLinkRates ? "; link rates enforced by the peers" : ""))")

@@ -520,7 +520,7 @@ final class LabRunner: @unchecked Sendable {
         let log = coordinatorLogPath(restart: coordinatorStarts)
         coordinatorProcess = try lab.spawn(in: topology.origin.name, executable: shoal, arguments: [
             "coordinator", "--topology", work + "/topology.yaml", "--listen", coordinatorAddress, "--tls", tlsDir("coordinator"),
-            "--state", work + "/coordinator.state", "--live-timeout", "5",
+            "--state", work + "/coordinator.db", "--live-timeout", "5",
         ] + (lab.mode == .loopback ? ["--enforce-link-rates"] : []), environment: nil, stdout: log, stderr: log)
         coordinatorStarts += 1
     }

@@ -80,7 +80,7 @@ func freeLoopbackPort() -> Int {
         let port = freeLoopbackPort()
         let coordinatorAddress = "127.0.0.1:\(port)"
         let coordinator = try Daemon(["coordinator", "--topology", dir.file("topology.yaml"), "--listen", coordinatorAddress,
-                                      "--tls", dir.file("tls-coordinator"), "--state", dir.file("coordinator.json")], log: dir.file("coordinator.log"))
+                                      "--tls", dir.file("tls-coordinator"), "--state", dir.file("coordinator.db")], log: dir.file("coordinator.log"))
         defer { coordinator.stop() }
         usleep(500_000)
         let peer = try Daemon(["peer", "--listen", "127.0.0.1:\(freeLoopbackPort())", "--coordinator", coordinatorAddress,
@@ -181,7 +181,7 @@ extension CoordinatorOrderTests {
         let hostDir = world.host.directory  // LabWorld's host: alpha running, beta in its store
         let address = "127.0.0.1:\(freeLoopbackPort())"
         let coordinator = try Daemon(["coordinator", "--topology", dir.file("topology.yaml"), "--listen", address,
-                                      "--tls", dir.file("tls-coordinator"), "--state", dir.file("coordinator.json")], log: dir.file("coordinator.log"))
+                                      "--tls", dir.file("tls-coordinator"), "--state", dir.file("coordinator.db")], log: dir.file("coordinator.log"))
         defer { coordinator.stop() }
         usleep(500_000)
         let peerArgs = ["peer", "--listen", "127.0.0.1:\(freeLoopbackPort())", "--coordinator", address, "--tls", dir.file("tls-web-01"),
