@@ -128,4 +128,42 @@ struct RolloutTrackerTests {
         guard case .refused(let clash) = t2.handle(.rolloutCreate(second), from: ops, remoteAddress: nil, now: 1) else { Issue.record("overlap accepted"); return }
         #expect(clash.contains("is in rollout r2"))
     }
+
+    @Test func operatorActionsGoThroughTheEngineAndAreRefusedWithReasons() throws {
+        var (t, staging, target) = try setup()
+        let request = RolloutRequest(id: "r4", kind: .convert, stagingBundle: staging, targetBundle: target, selector: "all", policy: policy())
+        guard case .rollouts = t.handle(.rolloutCreate(request), from: ops, remoteAddress: nil, now: 1) else { Issue.record("refused"); return }
+        func control(_ action: RolloutAction, _ hosts: [String]? = nil, as who: FleetIdentity? = nil) -> ControlResponse {
+            t.handle(.rolloutControl(id: "r4", action: action, hosts: hosts), from: who ?? ops, remoteAddress: nil, now: 2)
+        }
+        guard case .refused = control(.pause, as: FleetIdentity(host: "a1", site: "a", role: .peer)) else { Issue.record("a peer paused"); return }
+        guard case .rollouts(let paused) = control(.pause) else { Issue.record("pause refused"); return }
+        #expect(paused.first?.status == .paused)
+        // Paused: data arrives, nothing is ordered.
+        for (h, site) in [("a1", "a"), ("a2", "a"), ("b1", "b")] { _ = announce(&t, h, site, bundles: [staging, target], at: 3) }
+        _ = t.advanceRollouts(now: 4)
+        #expect(orders(announce(&t, "a1", "a", bundles: [staging, target], at: 4)).isEmpty)
+        guard case .rollouts(let resumed) = control(.resume) else { Issue.record("resume refused"); return }
+        #expect(resumed.first?.status == .running)
+        _ = t.advanceRollouts(now: 5)
+        #expect(orders(announce(&t, "a1", "a", bundles: [staging, target], at: 5)).count == 1)
+        // No failed host to retry; revert needs hosts; unknown rollout.
+        guard case .refused = control(.retry) else { Issue.record("retry with nothing failed accepted"); return }
+        guard case .refused(let why) = control(.revert, []) else { Issue.record("revert without hosts accepted"); return }
+        #expect(why.contains("hosts"))
+        guard case .refused = t.handle(.rolloutControl(id: "nope", action: .pause, hosts: nil), from: ops, remoteAddress: nil, now: 5) else {
+            Issue.record("unknown rollout accepted"); return
+        }
+        guard case .rollouts(let aborted) = control(.abort) else { Issue.record("abort refused"); return }
+        #expect(aborted.first?.status == .aborted)
+        guard case .refused = control(.resume) else { Issue.record("resume after abort accepted"); return }
+        // Status is readable with any fleet certificate.
+        guard case .rollouts(let seen) = t.handle(.rolloutStatus(id: nil), from: FleetIdentity(host: "b1", site: "b", role: .peer), remoteAddress: nil, now: 6) else {
+            Issue.record("status refused"); return
+        }
+        #expect(seen.map(\.spec.id) == ["r4"])
+        // The rollout survives as the coordinator's state does.
+        let restarted = Tracker(topology: t.topology, state: try JSONDecoder().decode(Tracker.State.self, from: try JSONEncoder().encode(t.state)))
+        #expect(restarted.rollouts["r4"] == t.rollouts["r4"] && restarted.undecodableRollouts.isEmpty)
+    }
 }
