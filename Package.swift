@@ -110,10 +110,10 @@ let package = Package(
         .target(name: "ShoalTestKit", dependencies: ["ShoalBundle", "ShoalStorage", "ShoalCrypto"]),
         .testTarget(name: "ShoalBundleTests", dependencies: ["ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalStorageTests", dependencies: ["ShoalStorage", "ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
-        .testTarget(name: "ShoalTopologyTests", dependencies: ["ShoalTopology"]),
+        .testTarget(name: "ShoalTopologyTests", dependencies: ["ShoalTopology", "ShoalTestKit"]),
         .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "ShoalTopology"]),
-        .testTarget(name: "ShoalSwarmTests", dependencies: ["ShoalSwarm", "ShoalWire"]),
+        .testTarget(name: "ShoalSwarmTests", dependencies: ["ShoalSwarm", "ShoalWire", "ShoalTestKit"]),
         .testTarget(
             name: "ShoalCoordinatorTests",
             dependencies: [
@@ -131,7 +131,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ShoalAgentTests", dependencies: ["ShoalAgent", "ShoalCrypto"]),
-        .testTarget(name: "ShoalRolloutTests", dependencies: ["ShoalRollout"]),
+        .testTarget(name: "ShoalRolloutTests", dependencies: ["ShoalRollout", "ShoalTestKit"]),
         .testTarget(name: "ShoalHostProfileTests", dependencies: ["ShoalHostProfile", "ShoalCrypto"]),
         .testTarget(name: "ShoalHostLabTests", dependencies: ["ShoalHostLab", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(

@@ -229,3 +229,17 @@ extension LoopDevice {
     /// The device node of partition `n`.
     public func partition(_ n: Int) -> String { "\(device)p\(n)" }
 }
+
+/// SplitMix64: a tiny seeded generator, so property tests and simulations reproduce from their
+/// seed (`var rng = SplitMix64(seed: 42); Int.random(in: 0..<10, using: &rng)`).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -135,18 +135,6 @@ struct ChangeTrackingTests {
 
     // MARK: - A scripted random run
 
-    /// SplitMix64: a small seeded generator, so a failing run can be replayed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The rows that differ between two states: what `Changes` must name.
     static func diff(_ a: Tracker.State, _ b: Tracker.State) -> Tracker.Changes {
         func keys<V: Equatable>(_ x: [String: V], _ y: [String: V]) -> Set<String> {
@@ -175,7 +163,7 @@ struct ChangeTrackingTests {
     func aRandomRunSavedChangeByChangeReloadsAsTheStateInMemory(seed: UInt64) throws {
         let dir = TemporaryDirectory("store-random")
         defer { dir.remove() }
-        var rng = SeededGenerator(state: seed)
+        var rng = SplitMix64(seed: seed)
         var t = Tracker(topology: try Topology.parse(yaml: TrackerTests.yaml), liveTimeout: 10)
         var store = try SQLiteCoordinatorStore(path: dir.file("c.db"))
         let hosts = [a1, a2, FleetIdentity(host: "b1", site: "b", role: .peer), FleetIdentity(host: "seed", site: "origin", role: .seed)]

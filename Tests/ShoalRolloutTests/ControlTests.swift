@@ -1,3 +1,4 @@
+import ShoalTestKit
 import Foundation
 import Testing
 

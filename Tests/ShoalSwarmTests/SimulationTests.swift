@@ -1,3 +1,4 @@
+import ShoalTestKit
 import ShoalSwarm
 import ShoalWire
 import Testing

@@ -1,4 +1,5 @@
 @testable import ShoalWire
+import ShoalTestKit
 import Testing
 
 /// Split-point independence, in the spirit of NIO's `ByteToMessageDecoderVerifier`: however the

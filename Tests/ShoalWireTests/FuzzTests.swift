@@ -1,4 +1,5 @@
 @testable import ShoalWire
+import ShoalTestKit
 import Testing
 
 /// Random and mutated frames: the decoder must never trap, and may only return messages or throw a

@@ -1,3 +1,4 @@
+import ShoalTestKit
 import ShoalCrypto
 @testable import ShoalWire
 import Testing
