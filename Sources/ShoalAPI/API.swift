@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
+import ServiceLifecycle
 import ShoalCoordinator
 import ShoalRollout
 import ShoalWire
@@ -34,6 +36,10 @@ public struct CoordinatorAPI: Sendable {
         public var method: String
         public var path: String
         public var description: String { "\(method) \(path)" }
+        public init(method: String, path: String) {
+            self.method = method
+            self.path = path
+        }
     }
 
     /// Every route the router registers (the OpenAPI test checks the document against this).
@@ -228,12 +234,20 @@ public struct CoordinatorAPI: Sendable {
     }
 }
 
-/// The HTTP listener: a Hummingbird `Application` over `CoordinatorAPI.router()`, run in a task
-/// of its own until `stop()`.
+/// The HTTP listener: a Hummingbird `Application` over `CoordinatorAPI.router()` in a
+/// `ServiceGroup` of its own, run in a task until `stop()` shuts it down gracefully.
 public final class APIServer: @unchecked Sendable {
-    // Invariant: `task` is set once in `start` and read in `stop`, from the caller's thread.
+    // Invariant: `task` and `group` are set once in `start` and read in `stop`, from the
+    // caller's thread.
     private var task: Task<Void, any Error>?
+    private var group: ServiceGroup?
     public let api: CoordinatorAPI
+    /// Hummingbird's own log lines (warnings and worse only: the coordinator reports on stderr itself).
+    public var logger: Logger = {
+        var l = Logger(label: "shoal.http")
+        l.logLevel = .warning
+        return l
+    }()
 
     public init(api: CoordinatorAPI) { self.api = api }
 
@@ -246,10 +260,13 @@ public final class APIServer: @unchecked Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 continuation.yield(.success(channel.localAddress?.port ?? port))
-            })
+            },
+            logger: logger)
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+        self.group = group
         task = Task {
             do {
-                try await app.run()
+                try await group.run()
             } catch {
                 continuation.yield(.failure(error))
                 throw error
@@ -274,9 +291,25 @@ public final class APIServer: @unchecked Sendable {
 
     private final class ResultBox: @unchecked Sendable { var result: Result<Int, any Error>? }
 
-    /// Stops listening (in-flight requests are ended).
-    public func stop() {
-        task?.cancel()
-        task = nil
+    /// Stops listening: no new connections, requests in flight are answered, then the server
+    /// ends.
+    public func stop() async {
+        guard let task, let group else { return }
+        self.task = nil
+        self.group = nil
+        await group.triggerGracefulShutdown()
+        _ = await task.result
+    }
+
+    /// `stop()` for synchronous callers off the concurrency pool (the CLI's main thread); waits
+    /// at most 5 s, then cancels.
+    public func stopBlocking() {
+        let task = self.task
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await self.stop()
+            done.signal()
+        }
+        if done.wait(timeout: .now() + 5) == .timedOut { task?.cancel() }
     }
 }

@@ -195,10 +195,11 @@ enum Dashboard {
       // Timeline: one row per wave, from the rollout's creation to now (or its last update).
       const start = r.createdAt;
       const end = Math.max(r.status === "running" || r.status === "paused" ? now : r.updatedAt, start + 1);
-      const W = 600, rowH = 18, H = 24 + rowH * Math.max(1, r.waves.length);
-      const x = (t) => 60 + (t - start) / (end - start) * (W - 70);
+      // Bars use the left part; each row's counts are written after its bar.
+      const W = 680, rowH = 18, H = 24 + rowH * Math.max(1, r.waves.length), span = W - 240;
+      const x = (t) => 60 + (t - start) / (end - start) * span;
       let svg = '<svg class="timeline" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + " " + H + '">';
-      svg += '<text x="60" y="12">' + esc(new Date(start * 1000).toISOString().slice(11, 19)) + '</text><text x="' + (W - 60) + '" y="12">' + esc(new Date(end * 1000).toISOString().slice(11, 19)) + "</text>";
+      svg += '<text x="60" y="12">' + esc(new Date(start * 1000).toISOString().slice(11, 19)) + '</text><text x="' + (60 + span) + '" y="12" text-anchor="end">' + esc(new Date(end * 1000).toISOString().slice(11, 19)) + "</text>";
       if (!r.waves.length) svg += '<text x="60" y="34" class="muted">no wave yet (waiting for data or a window)</text>';
       r.waves.forEach((w, i) => {
         const y = 20 + i * rowH;

@@ -47,11 +47,14 @@ struct CoordinatorCommand: ParsableCommand {
             """,
         subcommands: [CoordinatorToken.self]
     )
-    @Option(help: "Topology file (YAML; see topology/README.md).") var topology: String
+    // --topology, --tls and --state are required to run the coordinator; they are optional to
+    // the parser only so that `shoal coordinator token` works without them (a parent's options
+    // are parsed and checked for its subcommands too). `run()` checks them.
+    @Option(help: "Topology file (YAML; see topology/README.md). Required.") var topology: String?
     @Option(help: "Address to listen on, HOST:PORT.") var listen = "0.0.0.0:7700"
-    @Option(help: "TLS directory with the coordinator's certificate (role coordinator).") var tls: String
-    @Option(help: ArgumentHelp("State database (SQLite, created if missing), kept across restarts; an old JSON state file there is imported.", valueName: "PATH"))
-    var state: String
+    @Option(help: "TLS directory with the coordinator's certificate (role coordinator). Required.") var tls: String?
+    @Option(help: ArgumentHelp("State database (SQLite, created if missing), kept across restarts; an old JSON state file there is imported. Required.", valueName: "PATH"))
+    var state: String?
     @Option(help: "Seconds without an announce after which a host counts as dead.") var liveTimeout: Double = 10
     @Flag(help: "Also cap every host at its topology link rates (for loopback labs, where nothing else shapes).")
     var enforceLinkRates = false
@@ -67,6 +70,11 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     func run() throws {
+        let missing = [("--topology", topology), ("--tls", tls), ("--state", state)].filter { $0.1 == nil }.map(\.0)
+        if !missing.isEmpty {
+            throw ValidationError("missing \(missing.joined(separator: ", ")) (or run `shoal coordinator token --out FILE`)")
+        }
+        let topology = self.topology!, tls = self.tls!, state = self.state!
         try reportingErrors {
             let text: String
             do { text = try String(contentsOfFile: topology, encoding: .utf8) } catch { throw CLIError(message: "cannot read \(topology)") }
@@ -105,7 +113,7 @@ struct CoordinatorCommand: ParsableCommand {
                 Terminal.note("HTTP API and dashboard on http://\(httpHost):\(boundPort)/dashboard#token=… (token in \(httpTokenFile ?? ""))\(loopback ? "" : "; not loopback: the token travels in clear unless a TLS terminator is in front")")
             }
             waitForTerminationSignal()
-            httpServer?.stop()
+            httpServer?.stopBlocking()
             server.stop()
             try? group.syncShutdownGracefully()
         }
