@@ -35,6 +35,7 @@ enum Dashboard {
   svg { background: #fff; border: 1px solid #ddd; }
   svg text { font: 11px sans-serif; }
   .legend span { display: inline-block; margin-right: 1em; }
+  .throughput-site { display: inline-block; vertical-align: top; margin: 0 1.5em .8em 0; }
   .muted { color: #888; }
 </style>
 </head>
@@ -163,7 +164,7 @@ enum Dashboard {
     }
     history_.push(point);
     while (history_.length > maxPoints) history_.shift();
-    const W = 360, H = 90;
+    const W = 360, H = 70;
     let html = "";
     Object.keys(sites).sort().forEach((s) => {
       const pts = history_.filter((p) => p.rates[s]);

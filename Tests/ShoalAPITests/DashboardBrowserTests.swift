@@ -12,13 +12,14 @@ import Testing
     /// `chromium --headless=new --no-sandbox --disable-gpu --virtual-time-budget=5000 --dump-dom URL`
     /// with a throw-away profile; returns the DOM after the page's polls (virtual time runs
     /// 5 s ahead once the page is idle, so at least one poll has answered).
-    func dumpDOM(_ url: String) throws -> String {
+    func dumpDOM(_ url: String, screenshot: String? = nil) throws -> String {
         let profile = NSTemporaryDirectory() + "shoal-chromium-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: profile) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.chromium!)
         p.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                       "--user-data-dir=\(profile)", "--virtual-time-budget=5000", "--dump-dom", url]
+                       "--user-data-dir=\(profile)", "--virtual-time-budget=5000"]
+            + (screenshot.map { ["--window-size=1100,1000", "--screenshot=\($0)"] } ?? ["--dump-dom"]) + [url]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -33,6 +34,7 @@ import Testing
         p.waitUntilExit()
         killer.cancel()
         let text = String(decoding: dom, as: UTF8.self)
+        if screenshot != nil { return text }
         if text.isEmpty { throw TestFailure("chromium printed no DOM (status \(p.terminationStatus))") }
         return text
     }
@@ -66,6 +68,11 @@ import Testing
         #expect(dom.contains(#"<div id="unauthorized" hidden="">"#), "the unauthorized message shows with the token")
         // The token left the address bar (it is in sessionStorage now).
         #expect(!dom.contains(fleet.token))
+
+        // SHOAL_DASHBOARD_SCREENSHOT=FILE.png keeps a picture of the page as the test saw it.
+        if let png = ProcessInfo.processInfo.environment["SHOAL_DASHBOARD_SCREENSHOT"] {
+            _ = try dumpDOM("\(base)#token=\(fleet.token)", screenshot: png)
+        }
 
         // No token, or a wrong one: the page says so and shows no host.
         for url in [base, "\(base)#token=\(String(repeating: "0", count: 64))"] {
