@@ -182,6 +182,25 @@ import Testing
         // Counters only grow: a second scrape with nothing new reports the same sums.
         let second = try await fleet.get("/metrics").text
         #expect(second.contains(#"shoal_site_bytes_total{site="a",direction="in"} 2100"#))
+
+        // Step durations from a1's step log: the start in one announce, the end in the next (the
+        // start has scrolled out by then); each step counted once however often it is scraped.
+        func progress(_ lines: [String]) -> OperationProgress {
+            OperationProgress(id: "r1-a1-1", kind: "convert", step: "x", status: .running, log: lines)
+        }
+        try await fleet.announceHosts(a1Operation: progress([
+            "2026-11-22T06:00:00Z 0 check-target done: ok", "2026-11-22T06:00:01Z 0 write-staging started: writing"]))
+        _ = try await fleet.get("/metrics")
+        try await fleet.announceHosts(a1Operation: progress([
+            "2026-11-22T06:00:08Z 0 write-staging done: written", "2026-11-22T06:00:08Z 0 reboot #2 started: rebooting",
+            "2026-11-22T06:00:09Z 51 reboot #2 failed: no boot"]))
+        _ = try await fleet.get("/metrics")
+        let steps = try await fleet.get("/metrics").text
+        #expect(steps.contains(#"shoal_operation_step_seconds_count{kind="convert",step="write-staging",status="done"} 1"#), "\(steps)")
+        #expect(steps.contains(#"shoal_operation_step_seconds_sum{kind="convert",step="write-staging",status="done"} 7."#))
+        #expect(steps.contains(#"shoal_operation_step_seconds_bucket{kind="convert",step="write-staging",status="done",le="15.0"} 1"#))
+        #expect(steps.contains(#"shoal_operation_step_seconds_count{kind="convert",step="reboot",status="failed"} 1"#))
+        #expect(!steps.contains(#"step="check-target""#))
     }
 
     @Test func tokenFilesAreMadePrivateAndCheckedOnLoad() throws {

@@ -93,7 +93,7 @@ final class Fleet: @unchecked Sendable {
 
     /// Every host announces over its own TLS connection: a1 and b1 hold both bundles, a2 half of
     /// the staging bundle; some WAN and swarm bytes are reported.
-    func announceHosts() async throws {
+    func announceHosts(a1Operation: OperationProgress? = nil) async throws {
         for (host, site) in [("a1", "a"), ("a2", "a"), ("b1", "b")] {
             let client = try await ControlClient.connect(to: "127.0.0.1:\(controlPort)",
                                                          tls: try Self.context(ca, FleetIdentity(host: host, site: site, role: .peer)), group: group).get()
@@ -102,8 +102,12 @@ final class Fleet: @unchecked Sendable {
                 ? [BundleProgress(bundleID: staging, have: 1, total: 2, bytes: 10, complete: false, staged: false, wanInBytes: 100, servedBytes: 5)]
                 : [staging, target].map { BundleProgress(bundleID: $0, have: 2, total: 2, bytes: 20, complete: true, staged: false,
                                                           wanInBytes: 1000, wanOutBytes: 200, servedBytes: 300) }
-            guard case .jobs = try await client.send(.announce(listenPort: 7701, listenAddress: "127.0.0.1", bundles: bundles)).get() else {
-                throw TestFailure("announce of \(host) refused")
+            let operation = host == "a1" ? a1Operation : nil
+            let answer = try await client.send(.announce(listenPort: 7701, listenAddress: "127.0.0.1", bundles: bundles, operation: operation)).get()
+            switch answer {
+            case .jobs, .jobsAndOrders: break
+            default:
+                throw TestFailure("announce of \(host) refused: \(answer)")
             }
         }
     }
