@@ -22,6 +22,9 @@ import PackageDescription
 //                    real GPT/ext4/grub-editenv, bundles applied with BundleApplier), the lab power loop,
 //                    and `linux` (real devices: LinuxCommands through a runner, guarded by LinuxDiskGuard).
 //   ShoalRollout  – fleet rollouts: waves, ramps, per-site/rack caps, failure budget, halting (no I/O).
+//   ShoalAPI      – the coordinator's HTTP side (Hummingbird): bearer-token JSON API over the tracker,
+//                    /metrics (swift-metrics + Prometheus) and the live dashboard page. The only
+//                    library that links Hummingbird; off unless `shoal coordinator --http` is given.
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -46,12 +49,19 @@ let package = Package(
         .library(name: "ShoalHostLab", targets: ["ShoalHostLab"]),
         .library(name: "ShoalHostDrivers", targets: ["ShoalHostDrivers"]),
         .library(name: "ShoalRollout", targets: ["ShoalRollout"]),
+        .library(name: "ShoalAPI", targets: ["ShoalAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // Without swift-configuration (its ConfigurationSupport trait): nothing here reads config files.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -93,6 +103,18 @@ let package = Package(
         ),
         .target(name: "ShoalRollout"),
         .target(
+            name: "ShoalAPI",
+            dependencies: [
+                "ShoalCoordinator", "ShoalWire", "ShoalRollout", "ShoalCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -100,7 +122,7 @@ let package = Package(
             name: "shoal",
             dependencies: [
                 "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS", "ShoalNet", "ShoalCoordinator", "ShoalPeer",
-                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout",
+                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout", "ShoalAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -128,6 +150,15 @@ let package = Package(
                 "ShoalTLS", "ShoalCrypto", "ShoalTestKit",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ShoalAPITests",
+            dependencies: [
+                "ShoalAPI", "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto",
+                "ShoalTestKit", "ShoalRollout", "ShoalNet",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "ShoalAgentTests", dependencies: ["ShoalAgent", "ShoalCrypto"]),

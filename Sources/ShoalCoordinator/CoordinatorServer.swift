@@ -34,12 +34,15 @@ public final class CoordinatorServer: @unchecked Sendable {
     /// Changes recorded but not saved yet (lastSeen-only ones, or a failed save's).
     private var pending = Tracker.Changes()
     private var lastFlush: Double = 0
+    /// The topology's origin: where operators that come in through the HTTP API are placed.
+    private let originSite: String
 
     public init(topology: Topology, tls: TLSContext, store: (any CoordinatorStore)?, group: any EventLoopGroup, liveTimeout: Double = 10,
                 enforceLinkRates: Bool = false, lastSeenFlushInterval: Double = 5,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws {
         let state = try store?.load() ?? Tracker.State()
         self.tracker = Tracker(topology: topology, state: state, liveTimeout: liveTimeout, enforceLinkRates: enforceLinkRates)
+        self.originSite = topology.origin.name
         self.store = store
         self.tls = tls
         self.group = group
@@ -145,6 +148,14 @@ public final class CoordinatorServer: @unchecked Sendable {
             for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }
         }
         return response
+    }
+
+    /// A request from an operator who is not on a TLS connection (the HTTP API, authenticated
+    /// by its bearer token): handled exactly as the same request from an operator certificate
+    /// named `operatorName` in the origin — same tracker path, saved before the answer, held
+    /// announces rechecked.
+    public func handleOperator(_ request: ControlRequest, as operatorName: String) -> ControlResponse {
+        handle(request, from: FleetIdentity(host: operatorName, site: originSite, role: .operator_), remoteAddress: nil)
     }
 
     /// Saves `changes` now unless they only move `lastSeen` and the last flush is recent; then

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import ShoalAPI
 import ShoalBundle
 import ShoalCoordinator
 import ShoalNet
@@ -37,18 +38,43 @@ struct CoordinatorCommand: ParsableCommand {
             each host with its jobs, a site's WAN cap split equally over the site's hosts, and the \
             peers enforce them. --enforce-link-rates adds the links' own rates as caps (the \
             loopback lab uses it, as nothing else shapes loopback traffic).
-            """
+
+            HTTP API, dashboard and /metrics (docs/API.md): off unless --http HOST:PORT and \
+            --http-token-file FILE are both given. Every request but the dashboard page needs \
+            `Authorization: Bearer TOKEN`; make the token file with `shoal coordinator token \
+            --out FILE`. Listen on 127.0.0.1 (the default host) or put a TLS terminator in front: \
+            on any other address the token travels in clear.
+            """,
+        subcommands: [CoordinatorToken.self]
     )
-    @Option(help: "Topology file (YAML; see topology/README.md).") var topology: String
+    // --topology, --tls and --state are required to run the coordinator; they are optional to
+    // the parser only so that `shoal coordinator token` works without them (a parent's options
+    // are parsed and checked for its subcommands too). `run()` checks them.
+    @Option(help: "Topology file (YAML; see topology/README.md). Required.") var topology: String?
     @Option(help: "Address to listen on, HOST:PORT.") var listen = "0.0.0.0:7700"
-    @Option(help: "TLS directory with the coordinator's certificate (role coordinator).") var tls: String
-    @Option(help: ArgumentHelp("State database (SQLite, created if missing), kept across restarts; an old JSON state file there is imported.", valueName: "PATH"))
-    var state: String
+    @Option(help: "TLS directory with the coordinator's certificate (role coordinator). Required.") var tls: String?
+    @Option(help: ArgumentHelp("State database (SQLite, created if missing), kept across restarts; an old JSON state file there is imported. Required.", valueName: "PATH"))
+    var state: String?
     @Option(help: "Seconds without an announce after which a host counts as dead.") var liveTimeout: Double = 10
     @Flag(help: "Also cap every host at its topology link rates (for loopback labs, where nothing else shapes).")
     var enforceLinkRates = false
+    @Option(help: ArgumentHelp("Also serve the HTTP API, dashboard and /metrics here (HOST:PORT, or PORT for 127.0.0.1); needs --http-token-file.", valueName: "HOST:PORT"))
+    var http: String?
+    @Option(help: ArgumentHelp("File holding the HTTP API's bearer token (mode 0600; make it with `shoal coordinator token --out FILE`).", valueName: "FILE"))
+    var httpTokenFile: String?
+
+    func validate() throws {
+        if (http == nil) != (httpTokenFile == nil) {
+            throw ValidationError("--http and --http-token-file go together: the HTTP API never runs without a token")
+        }
+    }
 
     func run() throws {
+        let missing = [("--topology", topology), ("--tls", tls), ("--state", state)].filter { $0.1 == nil }.map(\.0)
+        if !missing.isEmpty {
+            throw ValidationError("missing \(missing.joined(separator: ", ")) (or run `shoal coordinator token --out FILE`)")
+        }
+        let topology = self.topology!, tls = self.tls!, state = self.state!
         try reportingErrors {
             let text: String
             do { text = try String(contentsOfFile: topology, encoding: .utf8) } catch { throw CLIError(message: "cannot read \(topology)") }
@@ -65,11 +91,46 @@ struct CoordinatorCommand: ParsableCommand {
                 server = try CoordinatorServer(topology: topo, tls: context, statePath: state, group: group, liveTimeout: liveTimeout,
                                                 enforceLinkRates: enforceLinkRates, log: { Terminal.note($0) })
             } catch { throw CLIError(message: "\(error)") }
+            var httpServer: APIServer?
+            var httpAddress: (String, Int)?
+            var token = ""
+            if let http, let httpTokenFile {
+                guard let hp = parseHostPort(http, defaultHost: "127.0.0.1") else { throw CLIError(message: "bad --http \(http)") }
+                httpAddress = hp
+                do { token = try APIToken.load(path: httpTokenFile) } catch { throw CLIError(message: "\(error)") }
+            }
             let bound = try server.start(host: host, port: port)
             Terminal.note("coordinator listening on \(bound) (\(topo.hosts.count) hosts in \(topo.sites.count) sites; state \(state)\(topo.hasLimits ? "; operator traffic caps set" : "")\(enforceLinkRates ? "; link rates enforced by the peers" : ""))")
+            if let (httpHost, httpPort) = httpAddress {
+                let api = APIServer(api: CoordinatorAPI(server: server, token: token))
+                let boundPort: Int
+                do { boundPort = try api.startBlocking(host: httpHost, port: httpPort) } catch {
+                    server.stop()
+                    throw CLIError(message: "cannot serve HTTP on \(httpHost):\(httpPort): \(error)")
+                }
+                httpServer = api
+                let loopback = httpHost == "127.0.0.1" || httpHost == "::1" || httpHost == "localhost"
+                Terminal.note("HTTP API and dashboard on http://\(httpHost):\(boundPort)/dashboard#token=… (token in \(httpTokenFile ?? ""))\(loopback ? "" : "; not loopback: the token travels in clear unless a TLS terminator is in front")")
+            }
             waitForTerminationSignal()
+            httpServer?.stopBlocking()
             server.stop()
             try? group.syncShutdownGracefully()
+        }
+    }
+}
+
+/// `shoal coordinator token --out FILE`: the HTTP API's bearer token.
+struct CoordinatorToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Make a bearer token for the coordinator's HTTP API (32 random bytes, hex, in a new file of mode 0600).")
+    @Option(help: ArgumentHelp("The token file to create (an existing one is not overwritten).", valueName: "FILE")) var out: String
+
+    func run() throws {
+        try reportingErrors {
+            do { _ = try APIToken.create(at: out) } catch { throw CLIError(message: "\(error)") }
+            print("wrote a new HTTP API token to \(out); start the coordinator with --http 127.0.0.1:7780 --http-token-file \(out)")
         }
     }
 }
