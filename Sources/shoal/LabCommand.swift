@@ -113,9 +113,9 @@ struct LabRun: ParsableCommand {
                                                            onDistributed: { rolloutStart = try runner.createRollout(fleet, options) }))
                 result.printTable()
                 let conversion = try runner.followRollout(fleet, options, started: rolloutStart)
-                conversion.printTable(origin: result.startedAt)
+                conversion.printTable(origin: result.startedAt, bound: result.bound.seconds)
                 var json = result.json
-                json["conversion"] = conversion.json(origin: result.startedAt, distributionSeconds: result.completion)
+                json["conversion"] = conversion.json(origin: result.startedAt, distributionSeconds: result.completion, bound: result.bound.seconds)
                 if var hosts = json["hosts"] as? [String: Any] {
                     for (name, h) in conversion.hosts {
                         guard var o = hosts[name] as? [String: Any] else { continue }
@@ -124,6 +124,7 @@ struct LabRun: ParsableCommand {
                         o["phase"] = h.phase
                         o["attempt"] = h.attempt
                         o["boots"] = h.boots
+                        o["conversion_seconds"] = conversion.hostSeconds[name] ?? NSNull()
                         if !h.differences.isEmpty { o["profile_differences"] = h.differences }
                         hosts[name] = o
                     }

@@ -185,7 +185,26 @@ extension LabRunner {
 
 extension LabRunner.Conversion {
     /// The report's `conversion` object; times are seconds from `origin` (the lab's start).
-    func json(origin: Double, distributionSeconds: Double) -> [String: Any] {
+    /// Seconds from each host's order to its outcome (its own conversion steps, reboots included).
+    var hostSeconds: [String: Double] {
+        var out: [String: Double] = [:]
+        for h in rollout.hosts { if let a = h.orderedAt, let b = h.finishedAt { out[h.host] = b - a } }
+        return out
+    }
+
+    var medianHostSeconds: Double {
+        let v = hostSeconds.values.sorted()
+        return v.isEmpty ? 0 : v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+    }
+
+    /// What no rollout of these waves can beat: the distribution's lower bound, then each wave
+    /// taking one median host conversion, with the policy's soak between waves.
+    func floorSeconds(bound: Double) -> Double {
+        let n = Double(rollout.waves.count)
+        return bound + n * medianHostSeconds + max(0, n - 1) * rollout.spec.policy.soakSeconds
+    }
+
+    func json(origin: Double, distributionSeconds: Double, bound: Double) -> [String: Any] {
         let waves: [[String: Any]] = rollout.waves.map { w in
             [
                 "index": w.index, "hosts": w.hosts, "started": w.startedAt - origin, "ended": w.endedAt.map { $0 - origin } ?? NSNull(),
@@ -197,12 +216,16 @@ extension LabRunner.Conversion {
             "waves": waves, "hosts_converted": converted, "hosts_failed": failed, "hosts_reverted": reverted,
             "distribution_seconds": distributionSeconds, "rollout_seconds": ended - started,
             "total_seconds": ended - origin, "events": events + rollout.events,
+            "host_seconds_median": medianHostSeconds, "floor_seconds": floorSeconds(bound: bound),
+            "ratio_to_floor": (ended - origin) / max(floorSeconds(bound: bound), 1e-9),
         ]
     }
 
-    func printTable(origin: Double) {
+    func printTable(origin: Double, bound: Double) {
         print(String(format: "conversion: %@ — %d converted, %d failed, %d reverted; whole datacenter %.2f s from the start (rollout %.2f s)",
                      rollout.status.rawValue, converted, failed, reverted, ended - origin, ended - started))
+        print(String(format: "floor: %.2f s = distribution bound %.2f s + %d waves × %.2f s (median host conversion) + soaks → %.2f× the floor",
+                     floorSeconds(bound: bound), bound, rollout.waves.count, medianHostSeconds, (ended - origin) / max(floorSeconds(bound: bound), 1e-9)))
         if let why = rollout.haltReason { print("halted: \(why)") }
         print("wave  hosts  start (s)  end (s)  converted  failed  reverted")
         for w in rollout.waves {
@@ -210,11 +233,12 @@ extension LabRunner.Conversion {
             print(String(format: "%-5d %-6d %-10.2f ", w.index, w.hosts.count, w.startedAt - origin)
                   + end.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%-10d %-7d %d", w.converted, w.failed, w.reverted))
         }
-        print("host      phase       os                    profile")
+        print("host      phase       seconds  os                    profile")
         for name in hosts.keys.sorted() {
             let h = hosts[name]!
             func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
-            print(pad(name, 10) + pad(h.phase, 12) + pad(h.os, 22) + (h.profileOK ? "same" : "DIFFERENT: " + h.differences.joined(separator: "; ")))
+            print(pad(name, 10) + pad(h.phase, 12) + pad(hostSeconds[name].map { String(format: "%.2f", $0) } ?? "-", 9) + pad(h.os, 22)
+                  + (h.profileOK ? "same" : "DIFFERENT: " + h.differences.joined(separator: "; ")))
         }
         for e in events { print("event: \(e)") }
     }
