@@ -398,6 +398,8 @@ final class BundleSwarm: @unchecked Sendable {
         guard let writer else {
             completedAt = Date()
             node.log("bundle \(bundleID.prefix(12)) complete (\(chunkCount) chunks)")
+            // Said at once, as a staged completion is: a rollout waits for exactly this.
+            node.announceNow()
             return
         }
         let loop = node.eventLoop
