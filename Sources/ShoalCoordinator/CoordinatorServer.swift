@@ -124,9 +124,10 @@ public final class CoordinatorServer: @unchecked Sendable {
 
     func handle(_ request: ControlRequest, from identity: FleetIdentity, remoteAddress: String?) -> ControlResponse {
         let now = clock()
-        let (response, recheck) = lock.withLock { () -> (ControlResponse, Bool) in
+        let (response, recheck, outcome) = lock.withLock { () -> (ControlResponse, Bool, Bool) in
             let hostsBefore = tracker.state.hosts.count
             let operationBefore = tracker.state.hosts[identity.host]?.operation
+            let completeBefore = tracker.state.hosts[identity.host]?.progress.values.filter(\.complete).count ?? 0
             var response = tracker.handle(request, from: identity, remoteAddress: remoteAddress, now: now)
             let changes = tracker.takeChanges()
             // Held announces may have news when bundles, bans, epochs or orders changed, a host
@@ -141,8 +142,14 @@ public final class CoordinatorServer: @unchecked Sendable {
                 Self.report("cannot save state: \(error)")
                 if !changes.isOnlyLastSeen { response = .refused("the coordinator could not save this change (\(error)); try again") }
             }
-            return (response, structural || flushed)
+            // A host's operation moved or a bundle completed on it: a rollout may act on it now
+            // rather than at its next step.
+            let after = tracker.state.hosts[identity.host]
+            let news = !tracker.rollouts.isEmpty
+                && (operationBefore != after?.operation || completeBefore != (after?.progress.values.filter(\.complete).count ?? 0))
+            return (response, structural || flushed, news)
         }
+        if outcome { group.next().execute { [weak self] in self?.advanceRollouts() } }
         if recheck || { if case .publish = request { return true }; if case .orderOperation = request { return true }; return false }() {
             // A new order releases its host's held announce at once.
             for w in lock.withLock({ Array(watchers.values) }) { w.recheck() }

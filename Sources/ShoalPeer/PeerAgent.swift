@@ -23,6 +23,11 @@ public final class PeerAgent: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private var snapshot: OperationProgress?
     private var running: String?
+    private var onFinish: (@Sendable () -> Void)?
+
+    /// Called (on the agent's task) whenever an operation reaches its outcome, so the peer can
+    /// report it at once instead of at its next announce.
+    public func whenFinished(_ body: @escaping @Sendable () -> Void) { lock.withLock { onFinish = body } }
 
     /// - Parameter stateDirectory: the staging disk's data directory (the agent's state goes in
     ///   `DIR/agent`); `nil`: the driver's default (`HOSTDIR/state` for the lab).
@@ -194,10 +199,12 @@ public final class PeerAgent: @unchecked Sendable {
     }
 
     private func finish(_ id: String, _ progress: OperationProgress) {
-        lock.withLock {
+        let notify = lock.withLock { () -> (@Sendable () -> Void)? in
             snapshot = progress
             running = nil
+            return onFinish
         }
+        notify?()
     }
 }
 

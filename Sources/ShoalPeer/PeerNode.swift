@@ -92,6 +92,7 @@ public final class PeerNode: @unchecked Sendable {
             .bind(host: configuration.listenHost, port: configuration.listenPort).wait()
         listener = channel
         listenPort = channel.localAddress?.port ?? configuration.listenPort
+        agent.whenFinished { [weak self] in self?.eventLoop.execute { self?.announceNow() } }
         agent.start()
         try eventLoop.submit { [self] in
             for path in configuration.seedBundles {
