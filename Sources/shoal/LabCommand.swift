@@ -136,6 +136,9 @@ struct LabRun: ParsableCommand {
                     print("report: \(report)")
                 }
                 guard result.allImagesOK else { throw CLIError(message: "some hosts did not end with both bundles verified") }
+                guard conversion.rollout.status == .completed else {
+                    throw CLIError(message: "the rollout \(conversion.rollout.status.rawValue)\(conversion.rollout.haltReason.map { ": \($0)" } ?? "") — not converted: \(conversion.rollout.hosts.filter { $0.phase != .succeeded }.map(\.host).joined(separator: ", "))")
+                }
                 // Hosts made to fail may fail (and be reverted); every other host must be converted with its identity.
                 let unexpected = conversion.rollout.hosts.filter { !failHost.contains($0.host) && $0.phase != .succeeded }
                 if !unexpected.isEmpty {
