@@ -22,6 +22,7 @@ import PackageDescription
 //                    real GPT/ext4/grub-editenv, bundles applied with BundleApplier), the lab power loop,
 //                    and `linux` (real devices: LinuxCommands through a runner, guarded by LinuxDiskGuard).
 //   ShoalRollout  – fleet rollouts: waves, ramps, per-site/rack caps, failure budget, halting (no I/O).
+//   ShoalLoadGen  – a simulated fleet over real TLS connections for load tests (`shoal bench coordinator`).
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -93,6 +94,13 @@ let package = Package(
         ),
         .target(name: "ShoalRollout"),
         .target(
+            name: "ShoalLoadGen",
+            dependencies: [
+                "ShoalNet", "ShoalTLS", "ShoalWire", "ShoalBundle", "ShoalCrypto",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -100,7 +108,7 @@ let package = Package(
             name: "shoal",
             dependencies: [
                 "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS", "ShoalNet", "ShoalCoordinator", "ShoalPeer",
-                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout",
+                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout", "ShoalLoadGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -118,6 +126,7 @@ let package = Package(
             name: "ShoalCoordinatorTests",
             dependencies: [
                 "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet", "ShoalTestKit", "ShoalRollout",
+                "ShoalLoadGen",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
