@@ -13,10 +13,11 @@ import ShoalWire
 /// 1. join: every host announces once (new hosts; no bundle yet, so answers are small);
 /// 2. (`bundleTargetsAll`) an operator publishes a bundle for every host; from then on every
 ///    announce reports progress for it and every answer lists the live peers and the WAN plan;
-/// 3. plain: `.announce` back to back on every connection for `duration` s (the most it answers);
-/// 4. held: `.announceAndWait(waitSeconds: heldWait)` as `PeerNode` sends it, for `duration` s,
-///    while an operator asks `.status` back to back;
-/// then a last `.status` counts the hosts alive, and the child's VmHWM and database size are read.
+/// 3. held: `.announceAndWait(waitSeconds: heldWait)` as `PeerNode` sends it, for `duration` s,
+///    while an operator asks `.status` back to back; then one `.status` counts the hosts alive;
+/// 4. plain: `.announce` back to back on every idle connection for `duration` s (the most it
+///    answers);
+/// then the child's VmHWM is read, it is stopped (SIGTERM) and its database size is read.
 public enum CoordinatorBench {
     public struct Options: Sendable {
         public var hosts = 10_000
@@ -31,8 +32,14 @@ public enum CoordinatorBench {
         /// Event loop threads of the generator.
         public var eventLoops = 2
         public var drainSeconds: Double = 15
+        /// The measured phases, in order (after the join and the publish).
+        public var phases: [Phase] = [.held, .plain]
 
         public init(executable: String) { self.executable = executable }
+    }
+
+    public enum Phase: String, Sendable, CaseIterable {
+        case held, plain
     }
 
     public struct Report: Codable, Sendable {
@@ -138,21 +145,39 @@ public enum CoordinatorBench {
             generator.reportedBundle = (id, 2)
         }
 
-        log("plain announces for \(options.duration) s")
-        let plain = generator.run(.plain, seconds: options.duration, drainSeconds: options.drainSeconds)
-        log(String(format: "plain: %.0f announces/s (median), p50 %.1f ms, p99 %.1f ms", plain.medianPerSecond, plain.latencyP50 * 1e3, plain.latencyP99 * 1e3))
-
-        log("held announces (\(options.heldWait) s) for \(options.duration) s, with status requests")
-        let held = generator.run(.held(waitSeconds: options.heldWait), seconds: options.duration,
-                                 drainSeconds: options.heldWait + options.drainSeconds, status: ops)
-        log(String(format: "held: %.0f announces/s (median), p50 %.3f s, p99 %.3f s; status %.1f/s", held.medianPerSecond, held.latencyP50,
-                   held.latencyP99, held.statusPerSecond))
-
-        var listed = 0, alive = 0
-        if case .status(let report)? = try? ops.send(.status).wait() {
-            listed = report.hosts.count
-            alive = report.hosts.filter(\.alive).count
+        var held = LoadGenerator.PhaseResult.skipped("announceAndWait \(options.heldWait)s")
+        var plain = LoadGenerator.PhaseResult.skipped("announce")
+        var listed = 0, alive = 0, counted = false
+        // One census, before any plain phase: requests a saturated coordinator has not answered
+        // yet would queue it behind them.
+        func census() {
+            guard !counted else { return }
+            counted = true
+            if case .status(let report)? = wait(ops.send(.status), seconds: 30) {
+                listed = report.hosts.count
+                alive = report.hosts.filter(\.alive).count
+            }
         }
+        for phase in options.phases {
+            switch phase {
+            case .held:
+                log("held announces (\(options.heldWait) s) for \(options.duration) s, with status requests")
+                held = generator.run(.held(waitSeconds: options.heldWait), seconds: options.duration,
+                                     drainSeconds: options.heldWait + options.drainSeconds, status: ops)
+                log(String(format: "held: %.0f announces/s (median), p50 %.3f s, p99 %.3f s; status %.1f/s", held.medianPerSecond,
+                           held.latencyP50, held.latencyP99, held.statusPerSecond))
+                census()
+            case .plain:
+                census()
+                log("plain announces for \(options.duration) s")
+                plain = generator.run(.plain, seconds: options.duration, drainSeconds: options.drainSeconds)
+                log(String(format: "plain: %.0f announces/s (median), p50 %.1f ms, p99 %.1f ms", plain.medianPerSecond,
+                           plain.latencyP50 * 1e3, plain.latencyP99 * 1e3))
+            }
+        }
+        census()
+
+        // Last: when the coordinator cannot keep up, requests are still queued when this returns.
         let (hwm, rss) = memory(of: pid)
         generator.closeAll()
         ops.close()
@@ -166,6 +191,18 @@ public enum CoordinatorBench {
             heldSustained: sustained, statusHostsListed: listed, statusHostsAlive: alive, coordinatorPeakRSSKiB: hwm, coordinatorRSSKiB: rss,
             stateDBBytes: fileSize(database), stateWALBytes: fileSize(database + "-wal"),
             coordinatorLogTail: logTail().isEmpty ? nil : logTail())
+    }
+
+    /// The future's value, or nil when it failed or took longer than `seconds`.
+    static func wait<T: Sendable>(_ future: EventLoopFuture<T>, seconds: Double) -> T? {
+        let box = LockedBox<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        future.whenComplete { result in
+            if case .success(let v) = result { box.withLock { $0 = v } }
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + seconds)
+        return box.withLock { $0 }
     }
 
     /// VmHWM and VmRSS of `pid`, KiB.

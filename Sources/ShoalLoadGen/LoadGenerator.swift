@@ -99,6 +99,13 @@ public final class LoadGenerator: @unchecked Sendable {
         public var statusAnswers: Int
         public var statusPerSecond: Double
         public var statusLatencyP50: Double
+
+        /// A phase that did not run.
+        public static func skipped(_ mode: String) -> PhaseResult {
+            PhaseResult(mode: mode + " (not run)", seconds: 0, hosts: 0, perSecond: [], medianPerSecond: 0, answers: 0, jobsAnswers: 0, refused: 0,
+                        otherAnswers: 0, failed: 0, firstProblem: nil, hostsAnswered: 0, unanswered: 0, latencyP50: 0, latencyP99: 0,
+                        latencyMax: 0, statusAnswers: 0, statusPerSecond: 0, statusLatencyP50: 0)
+        }
     }
 
     private final class Recorder: @unchecked Sendable {
@@ -233,7 +240,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 hostsAnswered: participants.filter { recorder.answeredHosts[$0] }.count,
                 unanswered: timedOut ? recorder.outstanding : 0,
                 latencyP50: percentile(lat, 0.50), latencyP99: percentile(lat, 0.99), latencyMax: Double(lat.last ?? 0) / 1e9,
-                statusAnswers: recorder.statusCount, statusPerSecond: Double(recorder.statusCount) / seconds,
+                statusAnswers: recorder.statusCount, statusPerSecond: seconds > 0 ? Double(recorder.statusCount) / seconds : 0,
                 statusLatencyP50: percentile(st, 0.50))
         }
     }

@@ -20,9 +20,9 @@ struct BenchCoordinatorCommand: ParsableCommand {
             the temp dir) on 127.0.0.1, and connects every host with its own mutually authenticated \
             TLS control connection. Phases: every host announces once (join); with --bundle-targets \
             all an operator publishes a bundle for every host (then every answer lists the live \
-            peers); plain announces back to back on every connection for --duration s (the most the \
-            coordinator answers); held announces (announceAndWait, 1 s, as peers send them) for \
-            --duration s while an operator asks for the status back to back. Reports announces per \
+            peers); held announces (announceAndWait, 1 s, as peers send them) for --duration s while an \
+            operator asks for the status back to back; then plain announces back to back on every \
+            idle connection for --duration s (the most the coordinator answers). Reports announces per \
             second (median of per-second counts), latency p50/p99, status requests per second, the \
             coordinator's peak RSS (VmHWM) and its database size. Everything runs on this machine: \
             the generator competes with the coordinator for the CPUs.
@@ -34,6 +34,8 @@ struct BenchCoordinatorCommand: ParsableCommand {
     @Option(help: "Seconds of each measured phase.") var duration: Double = 20
     @Option(help: ArgumentHelp("Publish a bundle targeting every host (all) or none.", valueName: "all|none"))
     var bundleTargets = "none"
+    @Option(help: ArgumentHelp("The measured phases, in order, comma-separated: held (announceAndWait with status requests), plain (announce back to back).", valueName: "held,plain"))
+    var phases = "held,plain"
     @Option(help: "Event loop threads of the load generator.") var eventLoops = 2
     @Flag(help: "Print the report as JSON.") var json = false
 
@@ -48,6 +50,10 @@ struct BenchCoordinatorCommand: ParsableCommand {
             options.duration = duration
             options.bundleTargetsAll = bundleTargets == "all"
             options.eventLoops = eventLoops
+            options.phases = try phases.split(separator: ",").map {
+                guard let p = CoordinatorBench.Phase(rawValue: String($0)) else { throw CLIError(message: "unknown phase \($0) (held, plain)", code: 64) }
+                return p
+            }
             let report: CoordinatorBench.Report
             do { report = try CoordinatorBench.run(options, log: { Terminal.note($0) }) } catch { throw CLIError(message: "\(error)") }
             if json {
