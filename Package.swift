@@ -25,6 +25,7 @@ import PackageDescription
 //   ShoalAPI      – the coordinator's HTTP side (Hummingbird): bearer-token JSON API over the tracker,
 //                    /metrics (swift-metrics + Prometheus) and the live dashboard page. The only
 //                    library that links Hummingbird; off unless `shoal coordinator --http` is given.
+//   ShoalLoadGen  – a simulated fleet over real TLS connections for load tests (`shoal bench coordinator`).
 //   ShoalTestKit  – helpers for tests: temp dirs, sample images, child processes, loop devices.
 //   shoal         – the command-line tool, thin over the libraries.
 let package = Package(
@@ -115,6 +116,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ShoalLoadGen",
+            dependencies: [
+                "ShoalNet", "ShoalTLS", "ShoalWire", "ShoalBundle", "ShoalCrypto",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "ShoalTLS",
             dependencies: ["CShoalNative", "ShoalCrypto", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -122,7 +130,7 @@ let package = Package(
             name: "shoal",
             dependencies: [
                 "ShoalBundle", "ShoalStorage", "ShoalCrypto", "ShoalTLS", "ShoalNet", "ShoalCoordinator", "ShoalPeer",
-                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout", "ShoalAPI",
+                "ShoalTopology", "ShoalLab", "ShoalWire", "ShoalAgent", "ShoalHostDrivers", "ShoalRollout", "ShoalAPI", "ShoalLoadGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -140,6 +148,7 @@ let package = Package(
             name: "ShoalCoordinatorTests",
             dependencies: [
                 "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto", "ShoalNet", "ShoalTestKit", "ShoalRollout",
+                "ShoalLoadGen",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -104,7 +104,10 @@ public final class CoordinatorServer: @unchecked Sendable {
 
     public var snapshot: Tracker.State { lock.withLock { tracker.state } }
 
-    /// Connections that may hold an announce, told when jobs may have changed.
+    /// Connections that may hold an announce, told when jobs may have changed. A connection is
+    /// one only from the moment an `announceAndWait` arrives (before it is handled) until it is
+    /// answered: telling every connection made each join (a structural change) cost O(connections)
+    /// closures, O(hosts²) for a fleet coming up (minutes at 10,000 hosts).
     private var watchers: [ObjectIdentifier: ControlServerHandler] = [:]
 
     func register(_ handler: ControlServerHandler) { lock.withLock { watchers[ObjectIdentifier(handler)] = handler } }
@@ -133,8 +136,13 @@ public final class CoordinatorServer: @unchecked Sendable {
             // Held announces may have news when bundles, bans, epochs or orders changed, a host
             // joined, a host's operation moved, or (every few seconds, with the lastSeen flush)
             // hosts went silent.
+            // A new host changes others' jobs only when a bundle targets it or it seeds one (it is
+            // then a peer or seed in their jobs); otherwise each join of a fleet coming up would
+            // recheck every held announce.
+            let joined = hostsBefore != tracker.state.hosts.count
+                && tracker.state.bundles.values.contains { $0.seedHost == identity.host || $0.targets.contains(identity.host) }
             let structural = !changes.bundles.isEmpty || !changes.bans.isEmpty || !changes.epochs.isEmpty || !changes.orders.isEmpty
-                || hostsBefore != tracker.state.hosts.count || operationBefore != tracker.state.hosts[identity.host]?.operation
+                || joined || operationBefore != tracker.state.hosts[identity.host]?.operation
             var flushed = false
             do {
                 flushed = try persist(changes, now: now)
@@ -231,7 +239,6 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        server.register(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -251,6 +258,9 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
         do {
             let request = try ControlProtocol.decode(ControlRequest.self, from: buffer.readableBytesView)
             if case .announceAndWait(_, _, _, let seconds, _) = request { wait = min(max(seconds, 0), 30) }
+            // Watching before the request is handled: a change made after its answer was computed
+            // is rechecked on this loop after the announce is held.
+            if wait > 0 { server.register(self) }
             response = server.handle(request, from: identity, remoteAddress: remoteAddress)
         } catch {
             response = .refused("malformed request: \(error)")
@@ -259,6 +269,7 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
             held = context.eventLoop.scheduleTask(in: .milliseconds(Int64(wait * 1000))) { [self] in release() }
             return
         }
+        if wait > 0 { server.unregister(self) }
         send(response)
     }
 
@@ -274,6 +285,7 @@ final class ControlServerHandler: ChannelInboundHandler, @unchecked Sendable {
         guard let h = held, let identity else { return }
         h.cancel()
         held = nil
+        server.unregister(self)
         send(server.currentAnswer(for: identity.host))
     }
 

@@ -59,7 +59,13 @@ public final class ControlClient: @unchecked Sendable {
     }
 
     public func send(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
-        let promise = channel.eventLoop.makePromise(of: ControlResponse.self)
+        sendRaw(request).flatMapThrowing { buffer in try ControlProtocol.decode(ControlResponse.self, from: buffer.readableBytesView) }
+    }
+
+    /// Sends `request` and returns the response frame's JSON undecoded (a load generator that
+    /// only classifies answers need not decode ten thousand peer endpoints per answer).
+    public func sendRaw(_ request: ControlRequest) -> EventLoopFuture<ByteBuffer> {
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let bytes: [UInt8]
         do { bytes = try ControlProtocol.encode(request) } catch { return channel.eventLoop.makeFailedFuture(error) }
         channel.eventLoop.execute { [handler, channel] in
@@ -76,18 +82,13 @@ public final class ControlClient: @unchecked Sendable {
     final class ResponseHandler: ChannelInboundHandler, @unchecked Sendable {
         // Invariant: used only on its channel's event loop.
         typealias InboundIn = ByteBuffer
-        var waiting: [EventLoopPromise<ControlResponse>] = []
+        var waiting: [EventLoopPromise<ByteBuffer>] = []
         var handshake: EventLoopPromise<FleetIdentity>?
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
             guard !waiting.isEmpty else { return }
-            let promise = waiting.removeFirst()
-            do {
-                promise.succeed(try ControlProtocol.decode(ControlResponse.self, from: buffer.readableBytesView))
-            } catch {
-                promise.fail(error)
-            }
+            waiting.removeFirst().succeed(buffer)
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -17,7 +17,7 @@ struct Shoal: ParsableCommand {
             20 system error; 21 target mounted or in use; 22 target too small; 23 unusable target; \
             24 no space left; 25 resume file conflict; 64 usage error; 130 interrupted (progress kept).
             """,
-        subcommands: [KeysCommand.self, BundleCommand.self, CACommand.self, CoordinatorCommand.self, DistributeCommand.self, StatusCommand.self, SeedCommand.self, PeerCommand.self, LabCommand.self, DemoCommand.self, HostCommand.self, RolloutCommand.self, HostsCommand.self]
+        subcommands: [KeysCommand.self, BundleCommand.self, CACommand.self, CoordinatorCommand.self, DistributeCommand.self, StatusCommand.self, SeedCommand.self, PeerCommand.self, LabCommand.self, DemoCommand.self, HostCommand.self, RolloutCommand.self, HostsCommand.self, BenchCommand.self]
     )
 }
 
