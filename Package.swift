@@ -165,7 +165,7 @@ let package = Package(
             name: "ShoalAPITests",
             dependencies: [
                 "ShoalAPI", "ShoalCoordinator", "ShoalTopology", "ShoalWire", "ShoalTLS", "ShoalBundle", "ShoalCrypto",
-                "ShoalTestKit", "ShoalRollout", "ShoalNet",
+                "ShoalTestKit", "ShoalRollout", "ShoalNet", "ShoalHostLab",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
