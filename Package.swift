@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "ShoalBundleTests", dependencies: ["ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalStorageTests", dependencies: ["ShoalStorage", "ShoalBundle", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalTopologyTests", dependencies: ["ShoalTopology", "ShoalTestKit"]),
-        .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto"]),
+        .testTarget(name: "ShoalWireTests", dependencies: ["ShoalWire", "ShoalCrypto", "ShoalTestKit"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "ShoalTopology"]),
         .testTarget(name: "ShoalSwarmTests", dependencies: ["ShoalSwarm", "ShoalWire", "ShoalTestKit"]),
         .testTarget(
