@@ -13,7 +13,15 @@ import Testing
     /// `chromium --headless=new --no-sandbox --disable-gpu --virtual-time-budget=5000 --dump-dom URL`
     /// with a throw-away profile; returns the DOM after the page's polls (virtual time runs
     /// 5 s ahead once the page is idle, so at least one poll has answered).
-    func dumpDOM(_ url: String, screenshot: String? = nil) throws -> String {
+    /// Waits for chromium off the concurrency pool (the pool has as many threads as cores; a
+    /// test blocking one for seconds starves the other tests' tasks).
+    func dumpDOM(_ url: String, screenshot: String? = nil) async throws -> String {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
+            DispatchQueue.global().async { c.resume(with: Result { try self.dumpDOMBlocking(url, screenshot: screenshot) }) }
+        }
+    }
+
+    func dumpDOMBlocking(_ url: String, screenshot: String? = nil) throws -> String {
         // On a loaded machine (the whole suite runs in parallel) chromium now and then exits 0
         // without printing the DOM; a fresh profile and another try is what a person would do.
         var last: (any Error)?
@@ -29,7 +37,8 @@ import Testing
         // posix_spawn with the signal mask and dispositions reset (HostTool): Foundation's Process
         // started from a test's task passes on a blocked signal mask, with which chromium's
         // helper processes can hang. `timeout` bounds a hung browser.
-        let argv = ["timeout", "-k", "5", "90", Self.chromium!, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        // nice: chromium's half-dozen processes must not starve the suite's lab runs beside it.
+        let argv = ["timeout", "-k", "5", "90", "nice", "-n", "19", Self.chromium!, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--no-first-run", "--user-data-dir=\(profile)", "--virtual-time-budget=5000"]
             + (screenshot.map { ["--window-size=1100,1000", "--screenshot=\($0)"] } ?? ["--dump-dom"]) + [url]
         let out = try HostTool.run(argv, checked: false)
@@ -49,7 +58,7 @@ import Testing
         #expect(try await fleet.post("/api/v1/rollouts", fleet.rolloutJSON(id: "canary-run")).status == 201)
 
         let base = "http://127.0.0.1:\(fleet.httpPort)/dashboard"
-        let dom = try dumpDOM("\(base)#token=\(fleet.token)")
+        let dom = try await dumpDOM("\(base)#token=\(fleet.token)")
         for host in ["a1", "a2", "b1"] {
             #expect(dom.contains(#"<td class="host">\#(host)</td>"#), "host \(host) not shown:\n\(dom)")
         }
@@ -66,12 +75,12 @@ import Testing
 
         // SHOAL_DASHBOARD_SCREENSHOT=FILE.png keeps a picture of the page as the test saw it.
         if let png = ProcessInfo.processInfo.environment["SHOAL_DASHBOARD_SCREENSHOT"] {
-            _ = try dumpDOM("\(base)#token=\(fleet.token)", screenshot: png)
+            _ = try await dumpDOM("\(base)#token=\(fleet.token)", screenshot: png)
         }
 
         // No token, or a wrong one: the page says so and shows no host.
         for url in [base, "\(base)#token=\(String(repeating: "0", count: 64))"] {
-            let denied = try dumpDOM(url)
+            let denied = try await dumpDOM(url)
             #expect(denied.contains(#"<div id="unauthorized">unauthorized: "#), "no unauthorized message for \(url):\n\(denied)")
             #expect(denied.contains(#"<div id="content" hidden="">"#))
             for host in ["a1", "a2", "b1"] { #expect(!denied.contains(">\(host)<"), "\(host) shown without the token") }
